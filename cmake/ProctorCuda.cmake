@@ -1,0 +1,37 @@
+# CUDA is compiled whenever nvcc exists (so the kernels cannot rot), even on
+# machines without a GPU; tests labelled `gpu` skip visibly there.
+# Facts: ../shared/design/TOOLCHAIN.md ("CUDA").
+
+set(PROCTOR_HAVE_CUDA OFF)
+if(NOT PROCTOR_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT CMAKE_CUDA_ARCHITECTURES)
+      # A100 and H100/H200 (wgmma/TMA need the `a` variant).
+      set(CMAKE_CUDA_ARCHITECTURES 80 90a)
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
+    find_package(CUDAToolkit REQUIRED)
+    find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+    find_library(NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
+    if(NCCL_INCLUDE_DIR AND NCCL_LIBRARY)
+      add_library(proctor_nccl UNKNOWN IMPORTED)
+      set_target_properties(proctor_nccl PROPERTIES IMPORTED_LOCATION ${NCCL_LIBRARY}
+        INTERFACE_INCLUDE_DIRECTORIES ${NCCL_INCLUDE_DIR})
+      set(PROCTOR_HAVE_NCCL ON)
+    endif()
+    set(PROCTOR_HAVE_CUDA ON)
+    message(STATUS "Proctor: CUDA kernels ON (archs ${CMAKE_CUDA_ARCHITECTURES}), NCCL ${PROCTOR_HAVE_NCCL}")
+  elseif(PROCTOR_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "PROCTOR_CUDA=ON but no CUDA compiler was found")
+  else()
+    message(STATUS "Proctor: no nvcc found, CUDA kernels are not built")
+  endif()
+endif()
