@@ -10,8 +10,8 @@
 //  * Errors: NOT_FOUND for unknown ids, ALREADY_EXISTS for a duplicate run id,
 //    DATA_LOSS for a corrupt file, FAILED_PRECONDITION for a store written by
 //    a newer Proctor, INTERNAL/UNAVAILABLE for I/O failures.
-#ifndef PROCTOR_COORDINATOR_STORE_H_
-#define PROCTOR_COORDINATOR_STORE_H_
+#ifndef PROCTOR_COORDINATOR_STORE_STORE_H_
+#define PROCTOR_COORDINATOR_STORE_STORE_H_
 
 #include <cstdint>
 #include <optional>
@@ -134,4 +134,4 @@ class Store {
 
 }  // namespace proctor::coordinator
 
-#endif  // PROCTOR_COORDINATOR_STORE_H_
+#endif  // PROCTOR_COORDINATOR_STORE_STORE_H_
