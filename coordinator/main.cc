@@ -1,0 +1,62 @@
+// proctor-coordinator: serves the Evaluation, Worker and Admin APIs over gRPC
+// with a durable SQLite store. Flags are documented in docs/operators.md.
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "coordinator/server.h"
+
+ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on (0.0.0.0 for all interfaces)");
+ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one (see --port_file)");
+ABSL_FLAG(std::string, port_file, "", "Write the bound gRPC port to this file once serving");
+ABSL_FLAG(std::string, store, "proctor-store/store.db", "SQLite store file");
+ABSL_FLAG(std::string, data_dir, "", "Dataset root directory (see docs/datasets.md)");
+ABSL_FLAG(std::string, metrics_address, "",
+          "host:port for the Prometheus /metrics endpoint (empty = disabled)");
+ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(30), "Lease time-to-live");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "Worker heartbeat interval");
+ABSL_FLAG(int64_t, job_token_budget, 32768, "Default estimated tokens per job");
+ABSL_FLAG(int, max_attempts, 3, "Default attempts per job before it is failed as poison");
+
+namespace {
+volatile std::sig_atomic_t g_stop = 0;
+void OnSignal(int) { g_stop = 1; }
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("proctor-coordinator: the Proctor evaluation coordinator");
+  absl::ParseCommandLine(argc, argv);
+  proctor::coordinator::ServerOptions options;
+  options.listen_address =
+      absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
+  options.store_path = absl::GetFlag(FLAGS_store);
+  options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.coordinator.lease_ttl = absl::GetFlag(FLAGS_lease_ttl);
+  options.coordinator.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  options.coordinator.planner.job_token_budget = absl::GetFlag(FLAGS_job_token_budget);
+  options.coordinator.planner.default_max_attempts = absl::GetFlag(FLAGS_max_attempts);
+
+  auto server = proctor::coordinator::CoordinatorServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "proctor-coordinator: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  if (const std::string file = absl::GetFlag(FLAGS_port_file); !file.empty()) {
+    const std::string tmp = file + ".tmp";
+    std::ofstream(tmp) << (*server)->port() << "\n";
+    std::rename(tmp.c_str(), file.c_str());  // readers never see a partial file
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  PROCTOR_LOG(INFO) << "shutting down";
+  (*server)->Shutdown();
+  return 0;
+}

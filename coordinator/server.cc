@@ -1,0 +1,119 @@
+#include "coordinator/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "coordinator/services.h"
+#include "coordinator/store/sqlite_store.h"
+
+namespace proctor::coordinator {
+
+struct CoordinatorServer::State {
+  std::unique_ptr<SqliteStore> store;
+  std::unique_ptr<eval::Catalog> catalog;
+  std::shared_ptr<prometheus::Registry> registry;
+  std::unique_ptr<CoordinatorMetrics> metrics;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<Coordinator> coordinator;
+  std::unique_ptr<EvaluationServiceImpl> evaluation;
+  std::unique_ptr<WorkerServiceImpl> worker;
+  std::unique_ptr<AdminServiceImpl> admin;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+  int metrics_port = 0;
+  absl::Mutex mu;
+  bool shut_down ABSL_GUARDED_BY(mu) = false;
+};
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
+    const ServerOptions& options) {
+  auto s = std::make_unique<State>();
+  const std::filesystem::path store_path(options.store_path);
+  if (store_path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(store_path.parent_path(), ec);
+    if (ec) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot create store directory ", store_path.parent_path().string(), ": ", ec.message()));
+    }
+  }
+  PROCTOR_ASSIGN_OR_RETURN(s->store, SqliteStore::Open(options.store_path));
+  PROCTOR_ASSIGN_OR_RETURN(s->catalog, eval::Catalog::Create(options.data_dir));
+  s->registry = std::make_shared<prometheus::Registry>();
+  s->metrics = std::make_unique<CoordinatorMetrics>(s->registry);
+  if (!options.metrics_address.empty()) {
+    try {
+      s->exposer = std::make_unique<prometheus::Exposer>(options.metrics_address);
+    } catch (const std::exception& e) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot serve metrics on ", options.metrics_address, ": ", e.what()));
+    }
+    s->exposer->RegisterCollectable(s->registry);
+    auto ports = s->exposer->GetListeningPorts();
+    s->metrics_port = ports.empty() ? 0 : ports.front();
+  }
+  PROCTOR_ASSIGN_OR_RETURN(
+      s->coordinator, Coordinator::Create(s->store.get(), s->catalog.get(), RealClock::Get(),
+                                          s->metrics.get(), options.coordinator));
+  s->coordinator->StartBackground();
+
+  s->evaluation = std::make_unique<EvaluationServiceImpl>(s->coordinator.get(), s->metrics.get());
+  s->worker = std::make_unique<WorkerServiceImpl>(s->coordinator.get(), s->metrics.get());
+  s->admin = std::make_unique<AdminServiceImpl>(s->coordinator.get(), s->metrics.get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &s->port);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);
+  builder.RegisterService(s->evaluation.get());
+  builder.RegisterService(s->worker.get());
+  builder.RegisterService(s->admin.get());
+  s->server = builder.BuildAndStart();
+  if (!s->server || s->port == 0) {
+    s->coordinator->Shutdown();
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen_address, " (address in use?)"));
+  }
+  PROCTOR_LOG(INFO) << "coordinator serving on port " << s->port << ", store "
+                    << options.store_path
+                    << (s->metrics_port ? absl::StrCat(", metrics on port ", s->metrics_port)
+                                        : std::string());
+  return std::unique_ptr<CoordinatorServer>(new CoordinatorServer(std::move(s)));
+}
+
+CoordinatorServer::CoordinatorServer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+int CoordinatorServer::port() const { return state_->port; }
+int CoordinatorServer::metrics_port() const { return state_->metrics_port; }
+Coordinator* CoordinatorServer::coordinator() { return state_->coordinator.get(); }
+
+void CoordinatorServer::Wait() {
+  absl::MutexLock lock(&state_->mu);
+  state_->mu.Await(absl::Condition(&state_->shut_down));
+}
+
+void CoordinatorServer::Shutdown() {
+  {
+    absl::MutexLock lock(&state_->mu);
+    if (state_->shut_down) return;
+    state_->shut_down = true;
+  }
+  // Wake long-polls and watchers first so in-flight calls finish quickly.
+  state_->coordinator->Shutdown();
+  state_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  state_->server->Wait();
+}
+
+}  // namespace proctor::coordinator

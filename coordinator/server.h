@@ -1,0 +1,54 @@
+// A running coordinator: store + catalog + core + gRPC services (with health
+// checking and reflection) + Prometheus endpoint. Used by proctor-coordinator,
+// by `proctor eval` (embedded) and by tests.
+#ifndef PROCTOR_COORDINATOR_SERVER_H_
+#define PROCTOR_COORDINATOR_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "coordinator/coordinator.h"
+
+namespace proctor::coordinator {
+
+struct ServerOptions {
+  // host:port; port 0 picks a free port (see CoordinatorServer::port()).
+  std::string listen_address = "127.0.0.1:50051";
+  // SQLite store file; created when missing, never reset when damaged.
+  std::string store_path = "proctor-store/store.db";
+  // Dataset root (upstream layout); see docs/datasets.md.
+  std::string data_dir;
+  // host:port for /metrics; empty = no metrics endpoint.
+  std::string metrics_address;
+  // Largest gRPC message accepted, in bytes.
+  int max_message_bytes = 16 << 20;
+  CoordinatorOptions coordinator;
+};
+
+class CoordinatorServer {
+ public:
+  // Opens the store (recovering every run), builds the catalog, starts
+  // serving. Errors name what failed (store path, data dir, address).
+  static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(const ServerOptions& options);
+  ~CoordinatorServer();  // Shutdown()
+
+  int port() const;
+  // The metrics endpoint's port, or 0 when disabled.
+  int metrics_port() const;
+  Coordinator* coordinator();
+  // Blocks until Shutdown() is called from another thread.
+  void Wait();
+  // Stops accepting calls, waits for in-flight calls (cut off after a
+  // deadline), stops the core. Idempotent.
+  void Shutdown();
+
+ private:
+  struct State;
+  explicit CoordinatorServer(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace proctor::coordinator
+
+#endif  // PROCTOR_COORDINATOR_SERVER_H_
