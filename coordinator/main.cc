@@ -19,6 +19,8 @@ ABSL_FLAG(std::string, store, "proctor-store/store.db", "SQLite store file");
 ABSL_FLAG(std::string, data_dir, "", "Dataset root directory (see docs/datasets.md)");
 ABSL_FLAG(std::string, metrics_address, "",
           "host:port for the Prometheus /metrics endpoint (empty = disabled)");
+ABSL_FLAG(std::string, metrics_port_file, "",
+          "Write the bound metrics port to this file once serving (with --metrics_address)");
 ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(30), "Lease time-to-live");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "Worker heartbeat interval");
 ABSL_FLAG(int64_t, job_token_budget, 32768, "Default estimated tokens per job");
@@ -52,6 +54,11 @@ int main(int argc, char** argv) {
     const std::string tmp = file + ".tmp";
     std::ofstream(tmp) << (*server)->port() << "\n";
     std::rename(tmp.c_str(), file.c_str());  // readers never see a partial file
+  }
+  if (const std::string file = absl::GetFlag(FLAGS_metrics_port_file); !file.empty()) {
+    const std::string tmp = file + ".tmp";
+    std::ofstream(tmp) << (*server)->metrics_port() << "\n";
+    std::rename(tmp.c_str(), file.c_str());
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);

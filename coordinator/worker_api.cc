@@ -44,16 +44,6 @@ WorkerProfile ProfileOf(const std::string& worker_id, const v1::WorkerCapabiliti
   return p;
 }
 
-bool IsRetryableFailure(int code) {
-  switch (static_cast<absl::StatusCode>(code)) {
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kUnimplemented:
-      return false;  // the request itself is bad: no worker can do better
-    default:
-      return true;  // bad model file on this host, OOM, transient: bounded retries
-  }
-}
-
 }  // namespace
 
 int64_t Coordinator::NextFencingToken() {
@@ -502,7 +492,7 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::EndJob(
     std::string reason;
     if (request.has_failure()) {
       const auto& f = request.failure();
-      event = IsRetryableFailure(f.code()) ? JobEvent::kFail : JobEvent::kFailPermanent;
+      event = JobEventForFailure(f.code());
       reason = absl::StrCat(absl::StatusCodeToString(static_cast<absl::StatusCode>(f.code())),
                             " on worker ", job->worker_id, ": ", f.message().substr(0, 2048));
     } else if (request.release()) {
