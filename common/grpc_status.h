@@ -6,13 +6,24 @@
 
 #include <grpcpp/support/status.h>
 
+#include <string>
+
 #include "absl/status/status.h"
 
 namespace proctor {
 
+// Status messages travel in trailers, which peers cap (8 KiB by default):
+// longer messages are cut so the code still arrives intact.
+inline constexpr size_t kMaxStatusMessageBytes = 4096;
+
 inline grpc::Status ToGrpcStatus(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+  std::string message(s.message());
+  if (message.size() > kMaxStatusMessageBytes) {
+    message.resize(kMaxStatusMessageBytes);
+    message += "... (truncated)";
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::move(message));
 }
 
 inline absl::Status FromGrpcStatus(const grpc::Status& s) {

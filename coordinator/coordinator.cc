@@ -79,6 +79,13 @@ absl::Status ValidateSpec(const v1::RunSpec& spec) {
     return absl::InvalidArgumentError(
         absl::StrCat("spec.priority: unknown value ", static_cast<int>(spec.priority())));
   }
+  if (spec.suite().size() > kMaxLabelBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.suite: longer than ", kMaxLabelBytes, " bytes"));
+  }
+  if (spec.datasets_size() > 10'000) {
+    return absl::InvalidArgumentError("spec.datasets: more than 10000 selections");
+  }
   if (spec.suite().empty() && spec.datasets().empty()) {
     return absl::InvalidArgumentError("spec.suite: set a suite or at least one dataset");
   }
@@ -86,6 +93,10 @@ absl::Status ValidateSpec(const v1::RunSpec& spec) {
     const auto& d = spec.datasets(i);
     if (d.name().empty()) {
       return absl::InvalidArgumentError(absl::StrCat("spec.datasets[", i, "].name is empty"));
+    }
+    if (d.name().size() > kMaxLabelBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.datasets[", i, "].name: longer than ", kMaxLabelBytes, " bytes"));
     }
     if (d.limit() < 0) {
       return absl::InvalidArgumentError(absl::StrCat("spec.datasets[", i, "].limit must be >= 0"));
@@ -572,6 +583,32 @@ absl::StatusOr<v1::Results> Coordinator::GetResults(const std::string& run_id) {
   results.set_state(record.state);
   *results.mutable_computed_at() = ToProto(clock_->Now());
   return results;
+}
+
+absl::StatusOr<Coordinator::RunSampleScores> Coordinator::GetSampleScores(
+    const std::string& run_id) {
+  RunSampleScores out;
+  {
+    absl::MutexLock lock(&mu_);
+    PROCTOR_ASSIGN_OR_RETURN(RunEntry * run, FindRun(run_id));
+    out.record = run->record;
+  }
+  PROCTOR_ASSIGN_OR_RETURN(std::vector<SampleScore> scores, store_->LoadScores(run_id));
+  absl::flat_hash_map<std::string, size_t> index;
+  for (const auto& [name, count] : out.record.datasets) {
+    index[name] = out.sets.size();
+    out.sets.push_back(RunSampleScores::Set{name, count, {}});
+  }
+  for (SampleScore& s : scores) {
+    auto it = index.find(s.dataset);
+    if (it == index.end()) continue;
+    out.sets[it->second].scores.emplace_back(s.sample_index, std::move(s.score));
+  }
+  for (RunSampleScores::Set& set : out.sets) {
+    std::sort(set.scores.begin(), set.scores.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+  }
+  return out;
 }
 
 absl::StatusOr<v1::Run> Coordinator::WaitForRunChange(const std::string& run_id,

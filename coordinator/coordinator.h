@@ -70,6 +70,20 @@ class Coordinator {
   absl::StatusOr<v1::ListRunsResponse> ListRuns(const v1::ListRunsRequest& request);
   absl::StatusOr<v1::Run> CancelRun(const std::string& run_id);
   absl::StatusOr<v1::Results> GetResults(const std::string& run_id);
+  // The run's record and, per planned set (plan order), its stored opaque
+  // sample scores sorted by sample index (eval::SetScores without indexes is
+  // not enough for pairing, so indexes come alongside). NOT_FOUND for an
+  // unknown run. For paired comparisons (eval/compare_samples.h).
+  struct RunSampleScores {
+    RunRecord record;
+    struct Set {
+      std::string dataset;
+      int64_t num_samples_planned = 0;
+      std::vector<std::pair<int64_t, std::string>> scores;  // (sample index, bytes)
+    };
+    std::vector<Set> sets;
+  };
+  absl::StatusOr<RunSampleScores> GetSampleScores(const std::string& run_id);
   // Blocks until the run's state or progress changes after `*version` (0 =
   // return at once) or `deadline` passes; returns the run and updates
   // `*version`. Returns early when the coordinator shuts down (UNAVAILABLE).

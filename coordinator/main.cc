@@ -21,6 +21,25 @@ ABSL_FLAG(std::string, metrics_address, "",
           "host:port for the Prometheus /metrics endpoint (empty = disabled)");
 ABSL_FLAG(std::string, metrics_port_file, "",
           "Write the bound metrics port to this file once serving (with --metrics_address)");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM server certificate chain: serve gRPC over TLS (re-read when it changes)");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_client_ca_file, "", "PEM CA bundle verifying client certificates");
+ABSL_FLAG(std::string, tls_client_auth, "none",
+          "Client certificates: none, optional (verified when presented; worker calls need "
+          "one) or require (every client)");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Minutes(1),
+          "How often the TLS files are re-read for renewed certificates");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "Bearer tokens file (hashed tokens with roles; needs TLS). Empty = no authentication");
+ABSL_FLAG(absl::Duration, auth_reload_interval, absl::Seconds(10),
+          "How often --auth_tokens_file is checked for changes (tokens added or revoked)");
+ABSL_FLAG(int, max_message_bytes, 16 << 20,
+          "Largest gRPC request or response, in bytes; larger requests are refused with "
+          "RESOURCE_EXHAUSTED");
+ABSL_FLAG(std::string, health_address, "",
+          "host:port of a plaintext port serving only gRPC health checks (for probes that "
+          "cannot speak TLS); empty = none");
 ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(30), "Lease time-to-live");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "Worker heartbeat interval");
 ABSL_FLAG(int64_t, job_token_budget, 32768, "Default estimated tokens per job");
@@ -40,6 +59,15 @@ int main(int argc, char** argv) {
   options.store_path = absl::GetFlag(FLAGS_store);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls_key_file = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  options.tls_client_auth = absl::GetFlag(FLAGS_tls_client_auth);
+  options.tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  options.health_address = absl::GetFlag(FLAGS_health_address);
+  options.auth_reload_interval = absl::GetFlag(FLAGS_auth_reload_interval);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.coordinator.lease_ttl = absl::GetFlag(FLAGS_lease_ttl);
   options.coordinator.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.coordinator.planner.job_token_budget = absl::GetFlag(FLAGS_job_token_budget);

@@ -12,8 +12,10 @@
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "coordinator/auth_processor.h"
 #include "coordinator/services.h"
 #include "coordinator/store/sqlite_store.h"
+#include "coordinator/sweeps/sweep_service.h"
 
 namespace proctor::coordinator {
 
@@ -28,15 +30,24 @@ struct CoordinatorServer::State {
   std::unique_ptr<WorkerServiceImpl> worker;
   std::unique_ptr<AdminServiceImpl> admin;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<grpc::Server> health_server;  // plaintext, health only
   int port = 0;
+  int health_port = 0;
   int metrics_port = 0;
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
+  std::unique_ptr<SweepsRuntime> sweeps;  // declared last: its timer stops first
 };
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const ServerOptions& options) {
   auto s = std::make_unique<State>();
+  PROCTOR_ASSIGN_OR_RETURN(
+      std::shared_ptr<grpc::ServerCredentials> credentials,
+      MakeServerCredentials({options.tls_cert_file, options.tls_key_file,
+                             options.tls_client_ca_file, options.tls_client_auth,
+                             options.tls_reload_interval, options.auth_tokens_file,
+                             options.auth_reload_interval}));
   const std::filesystem::path store_path(options.store_path);
   if (store_path.has_parent_path()) {
     std::error_code ec;
@@ -65,6 +76,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       s->coordinator, Coordinator::Create(s->store.get(), s->catalog.get(), RealClock::Get(),
                                           s->metrics.get(), options.coordinator));
   s->coordinator->StartBackground();
+  PROCTOR_ASSIGN_OR_RETURN(s->sweeps, SweepsRuntime::Start(options.store_path, s->coordinator.get(),
+                                                           RealClock::Get()));
 
   s->evaluation = std::make_unique<EvaluationServiceImpl>(s->coordinator.get(), s->metrics.get());
   s->worker = std::make_unique<WorkerServiceImpl>(s->coordinator.get(), s->metrics.get());
@@ -72,17 +85,30 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &s->port);
+  builder.AddListeningPort(options.listen_address, credentials, &s->port);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(options.max_message_bytes);
   builder.RegisterService(s->evaluation.get());
   builder.RegisterService(s->worker.get());
   builder.RegisterService(s->admin.get());
+  builder.RegisterService(s->sweeps->service());
   s->server = builder.BuildAndStart();
   if (!s->server || s->port == 0) {
     s->coordinator->Shutdown();
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address, " (address in use?)"));
+  }
+  if (!options.health_address.empty()) {
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(options.health_address, grpc::InsecureServerCredentials(),
+                                    &s->health_port);
+    s->health_server = health_builder.BuildAndStart();
+    if (!s->health_server || s->health_port == 0) {
+      s->coordinator->Shutdown();
+      s->server->Shutdown();
+      return absl::UnavailableError(absl::StrCat("cannot listen on ", options.health_address,
+                                                 " (--health_address; address in use?)"));
+    }
   }
   PROCTOR_LOG(INFO) << "coordinator serving on port " << s->port << ", store "
                     << options.store_path
@@ -97,6 +123,7 @@ CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 
 int CoordinatorServer::port() const { return state_->port; }
 int CoordinatorServer::metrics_port() const { return state_->metrics_port; }
+int CoordinatorServer::health_port() const { return state_->health_port; }
 Coordinator* CoordinatorServer::coordinator() { return state_->coordinator.get(); }
 
 void CoordinatorServer::Wait() {
@@ -110,6 +137,8 @@ void CoordinatorServer::Shutdown() {
     if (state_->shut_down) return;
     state_->shut_down = true;
   }
+  // Probes fail first, so that no new traffic is sent here.
+  if (state_->health_server) state_->health_server->Shutdown();
   // Wake long-polls and watchers first so in-flight calls finish quickly.
   state_->coordinator->Shutdown();
   state_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "coordinator/coordinator.h"
 
 namespace proctor::coordinator {
@@ -23,6 +24,23 @@ struct ServerOptions {
   std::string metrics_address;
   // Largest gRPC message accepted, in bytes.
   int max_message_bytes = 16 << 20;
+  // TLS and bearer tokens (docs/operators/security.md). Empty tls_cert_file =
+  // plaintext. Certificates are re-read every tls_reload_interval.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  // "none" | "optional" | "require"; other than "none", WorkerService calls
+  // must present a client certificate signed by tls_client_ca_file (mTLS).
+  std::string tls_client_auth = "none";
+  absl::Duration tls_reload_interval = absl::Minutes(1);
+  // Tokens file (common/auth_tokens.h); needs TLS. Empty = no authentication.
+  // Re-read when it changes, checked at most every auth_reload_interval.
+  std::string auth_tokens_file;
+  absl::Duration auth_reload_interval = absl::Seconds(10);
+  // host:port of a plaintext port serving only grpc.health.v1.Health (and
+  // the schema-only reflection service gRPC adds to every server), for
+  // probes that cannot speak TLS (Kubernetes grpc probes). Empty = none.
+  std::string health_address;
   CoordinatorOptions coordinator;
 };
 
@@ -36,6 +54,8 @@ class CoordinatorServer {
   int port() const;
   // The metrics endpoint's port, or 0 when disabled.
   int metrics_port() const;
+  // The plaintext health port, or 0 when disabled.
+  int health_port() const;
   Coordinator* coordinator();
   // Blocks until Shutdown() is called from another thread.
   void Wait();

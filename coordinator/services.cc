@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "coordinator/sweeps/run_comparison.h"
 
 namespace proctor::coordinator {
 namespace {
@@ -101,6 +102,20 @@ grpc::Status EvaluationServiceImpl::GetResults(grpc::ServerContext*,
                                                v1::Results* out) {
   return Handle(metrics_, "GetResults",
                 [&] { return Assign(c_->GetResults(request->run_id()), out); });
+}
+
+grpc::Status EvaluationServiceImpl::GetSampleResults(grpc::ServerContext*,
+                                                     const v1::GetSampleResultsRequest* request,
+                                                     v1::SampleResults* out) {
+  return Handle(metrics_, "GetSampleResults",
+                [&] { return Assign(coordinator::GetSampleResults(*c_, *request), out); });
+}
+
+grpc::Status EvaluationServiceImpl::CompareRuns(grpc::ServerContext*,
+                                                const v1::CompareRunsRequest* request,
+                                                v1::Comparison* out) {
+  return Handle(metrics_, "CompareRuns",
+                [&] { return Assign(coordinator::CompareRuns(*c_, *request), out); });
 }
 
 grpc::Status EvaluationServiceImpl::ListDatasets(grpc::ServerContext*,

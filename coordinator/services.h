@@ -32,6 +32,10 @@ class EvaluationServiceImpl final : public v1::EvaluationService::Service {
                             v1::ListDatasetsResponse*) override;
   grpc::Status ListSuites(grpc::ServerContext*, const v1::ListSuitesRequest*,
                           v1::ListSuitesResponse*) override;
+  grpc::Status GetSampleResults(grpc::ServerContext*, const v1::GetSampleResultsRequest*,
+                                v1::SampleResults*) override;
+  grpc::Status CompareRuns(grpc::ServerContext*, const v1::CompareRunsRequest*,
+                           v1::Comparison*) override;
 
  private:
   Coordinator* const c_;

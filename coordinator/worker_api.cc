@@ -124,8 +124,9 @@ absl::StatusOr<v1::JobState> Coordinator::ApplyJobEvent(JobRecord& job, JobEvent
 absl::StatusOr<JobRecord*> Coordinator::FindLeasedJob(int64_t job_id, int64_t fencing_token) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("job ", job_id, " is not leased (unknown or its run is finished)"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "stale fencing token ", fencing_token, " for job ", job_id,
+        " (no current lease: the job is unknown or its run is finished)"));
   }
   JobRecord& job = it->second;
   if (job.state != v1::JOB_STATE_LEASED || job.fencing_token != fencing_token) {

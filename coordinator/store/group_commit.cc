@@ -47,4 +47,9 @@ int64_t GroupCommitQueue::batches() const {
   return batches_;
 }
 
+int64_t GroupCommitQueue::queued() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(queue_.size());
+}
+
 }  // namespace proctor::coordinator

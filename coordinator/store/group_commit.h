@@ -46,6 +46,8 @@ class GroupCommitQueue {
 
   // Number of batches executed so far (for tests and benchmarks).
   int64_t batches() const;
+  // Submit calls not yet answered: the running batch plus those waiting.
+  int64_t queued() const;
 
  private:
   struct Writer {

@@ -99,12 +99,27 @@ CREATE INDEX jobs_active ON jobs (job_id) WHERE state IN (1, 2);
 CREATE INDEX outputs_by_job ON outputs (run_seq, job_id, request_id);
 )sql";
 
+// Version 3: sweeps (docs/sweeps.md). `definition` is a serialized
+// proctor.v1.Sweep without its output-only fields; the firing state is in
+// columns so that it is updated without rewriting the definition.
+constexpr char kSchemaV3[] = R"sql(
+CREATE TABLE sweeps (
+  name               TEXT PRIMARY KEY NOT NULL,
+  definition         BLOB NOT NULL,
+  paused             INTEGER NOT NULL,
+  created_at_us      INTEGER NOT NULL,
+  last_fired_slot_us INTEGER,
+  pending_slot_us    INTEGER
+) WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1,
      "create tables meta, runs, run_datasets, jobs, job_payloads, samples, outputs, "
      "sample_scores",
      kSchemaV1},
     {2, "add indexes jobs_active and outputs_by_job", kSchemaV2},
+    {3, "create table sweeps", kSchemaV3},
 };
 
 }  // namespace

@@ -1,7 +1,12 @@
 #include "coordinator/store/sqlite_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -16,6 +21,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "coordinator/store/migrations.h"
+#include "coordinator/store/store_rows.h"
 #include "proctor/v1/worker.pb.h"
 
 // PROCTOR_RETURN_IF_ERROR around a call whose lambda argument itself uses
@@ -31,202 +37,24 @@ namespace {
 
 using sqlite::Connection;
 using sqlite::Statement;
+using store_rows::BindJobFields;
+using store_rows::BindTime;
+using store_rows::CollectJobs;
+using store_rows::ColumnTime;
+using store_rows::DecodeInt64s;
+using store_rows::EncodeInt64s;
+using store_rows::JobFromRow;
+using store_rows::JobRunSeq;
+using store_rows::kInsertJobSql;
+using store_rows::kJobColumns;
+using store_rows::kRunColumns;
+using store_rows::kUpdateJobSql;
+using store_rows::RunFromRow;
+using store_rows::RunSeq;
+using store_rows::ValidateJob;
+using store_rows::ValidateRun;
 
 constexpr char kSqliteMagic[] = "SQLite format 3";  // 15 chars + NUL = 16 header bytes
-
-// Times are stored as Unix microseconds; NULL is InfinitePast.
-void BindTime(Statement& stmt, int index, absl::Time t) {
-  if (t == absl::InfinitePast()) {
-    stmt.BindNull(index);
-  } else if (t == absl::InfiniteFuture()) {
-    stmt.BindInt64(index, std::numeric_limits<int64_t>::max());
-  } else {
-    stmt.BindInt64(index, absl::ToUnixMicros(t));
-  }
-}
-
-absl::Time ColumnTime(const Statement& stmt, int col) {
-  if (stmt.ColumnIsNull(col)) return absl::InfinitePast();
-  const int64_t micros = stmt.ColumnInt64(col);
-  if (micros == std::numeric_limits<int64_t>::max()) return absl::InfiniteFuture();
-  return absl::FromUnixMicros(micros);
-}
-
-// Sample request ids: a BLOB of little-endian int64s.
-std::string EncodeInt64s(const std::vector<int64_t>& values) {
-  std::string out(values.size() * 8, '\0');
-  for (size_t i = 0; i < values.size(); ++i) {
-    const uint64_t v = static_cast<uint64_t>(values[i]);
-    for (int b = 0; b < 8; ++b) out[i * 8 + b] = static_cast<char>((v >> (8 * b)) & 0xff);
-  }
-  return out;
-}
-
-absl::StatusOr<std::vector<int64_t>> DecodeInt64s(absl::string_view blob) {
-  if (blob.size() % 8 != 0) {
-    return absl::DataLossError(
-        absl::StrCat("request id list of ", blob.size(), " bytes is not a multiple of 8"));
-  }
-  std::vector<int64_t> values(blob.size() / 8);
-  for (size_t i = 0; i < values.size(); ++i) {
-    uint64_t v = 0;
-    for (int b = 0; b < 8; ++b) {
-      v |= static_cast<uint64_t>(static_cast<unsigned char>(blob[i * 8 + b])) << (8 * b);
-    }
-    values[i] = static_cast<int64_t>(v);
-  }
-  return values;
-}
-
-bool ValidRunState(v1::RunState s) { return s >= v1::RUN_STATE_QUEUED && v1::RunState_IsValid(s); }
-bool ValidJobState(v1::JobState s) { return s >= v1::JOB_STATE_QUEUED && v1::JobState_IsValid(s); }
-
-absl::Status ValidateRun(const RunRecord& run) {
-  if (run.run_id.empty()) return absl::InvalidArgumentError("run.run_id is empty");
-  if (!ValidRunState(run.state)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("run ", run.run_id, ": state ", static_cast<int>(run.state), " is invalid"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ValidateJob(const JobRecord& job) {
-  if (!ValidJobState(job.state)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("job ", job.job_id, ": state ", static_cast<int>(job.state), " is invalid"));
-  }
-  if (!v1::Priority_IsValid(job.priority)) {
-    return absl::InvalidArgumentError(absl::StrCat("job ", job.job_id, ": priority ",
-                                                   static_cast<int>(job.priority), " is invalid"));
-  }
-  return absl::OkStatus();
-}
-
-// Looks up a run's internal sequence number. NOT_FOUND if unknown.
-absl::StatusOr<int64_t> RunSeq(Connection& db, const std::string& run_id) {
-  PROCTOR_ASSIGN_OR_RETURN(Statement stmt, db.Prepare("SELECT seq FROM runs WHERE run_id = ?1"));
-  stmt.BindText(1, run_id);
-  PROCTOR_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return absl::NotFoundError(absl::StrCat("run ", run_id, " not found"));
-  return stmt.ColumnInt64(0);
-}
-
-// The run_seq a job belongs to. NOT_FOUND if unknown.
-absl::StatusOr<int64_t> JobRunSeq(Connection& db, int64_t job_id) {
-  PROCTOR_ASSIGN_OR_RETURN(Statement stmt,
-                           db.Prepare("SELECT run_seq FROM jobs WHERE job_id = ?1"));
-  stmt.BindInt64(1, job_id);
-  PROCTOR_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
-  return stmt.ColumnInt64(0);
-}
-
-constexpr char kRunColumns[] =
-    "seq, run_id, spec, state, created_at_us, finished_at_us, failure_reason";
-
-absl::StatusOr<RunRecord> RunFromRow(const Statement& stmt) {
-  RunRecord run;
-  run.seq = stmt.ColumnInt64(0);
-  run.run_id = std::string(stmt.ColumnText(1));
-  const absl::string_view spec = stmt.ColumnBlob(2);
-  if (!run.spec.ParseFromArray(spec.data(), static_cast<int>(spec.size()))) {
-    return absl::DataLossError(absl::StrCat("run ", run.run_id, ": stored RunSpec (", spec.size(),
-                                            " bytes) does not parse"));
-  }
-  const int64_t state = stmt.ColumnInt64(3);
-  if (!v1::RunState_IsValid(static_cast<int>(state))) {
-    return absl::DataLossError(
-        absl::StrCat("run ", run.run_id, ": stored state ", state, " is not a RunState"));
-  }
-  run.state = static_cast<v1::RunState>(state);
-  run.created_at = ColumnTime(stmt, 4);
-  run.finished_at = ColumnTime(stmt, 5);
-  run.failure_reason = std::string(stmt.ColumnText(6));
-  return run;
-}
-
-constexpr char kJobColumns[] =
-    "j.job_id, r.run_id, j.index_in_run, j.state, j.attempts, j.fencing_token, j.worker_id, "
-    "j.lease_expires_at_us, j.not_before_us, j.failure_reason, j.model_key, j.priority, "
-    "j.submitter, j.judge, j.estimated_tokens, j.num_requests, j.tensor_parallel, "
-    "j.min_gpu_memory_bytes, j.backend";
-
-absl::StatusOr<JobRecord> JobFromRow(const Statement& stmt) {
-  JobRecord job;
-  job.job_id = stmt.ColumnInt64(0);
-  job.run_id = std::string(stmt.ColumnText(1));
-  job.index_in_run = static_cast<int32_t>(stmt.ColumnInt64(2));
-  const int64_t state = stmt.ColumnInt64(3);
-  if (!v1::JobState_IsValid(static_cast<int>(state))) {
-    return absl::DataLossError(
-        absl::StrCat("job ", job.job_id, ": stored state ", state, " is not a JobState"));
-  }
-  job.state = static_cast<v1::JobState>(state);
-  job.attempts = static_cast<int32_t>(stmt.ColumnInt64(4));
-  job.fencing_token = stmt.ColumnInt64(5);
-  job.worker_id = std::string(stmt.ColumnText(6));
-  job.lease_expires_at = ColumnTime(stmt, 7);
-  job.not_before = ColumnTime(stmt, 8);
-  job.failure_reason = std::string(stmt.ColumnText(9));
-  job.model_key = std::string(stmt.ColumnText(10));
-  const int64_t priority = stmt.ColumnInt64(11);
-  if (!v1::Priority_IsValid(static_cast<int>(priority))) {
-    return absl::DataLossError(
-        absl::StrCat("job ", job.job_id, ": stored priority ", priority, " is not a Priority"));
-  }
-  job.priority = static_cast<v1::Priority>(priority);
-  job.submitter = std::string(stmt.ColumnText(12));
-  job.judge = stmt.ColumnInt64(13) != 0;
-  job.estimated_tokens = stmt.ColumnInt64(14);
-  job.num_requests = static_cast<int32_t>(stmt.ColumnInt64(15));
-  job.tensor_parallel = static_cast<int32_t>(stmt.ColumnInt64(16));
-  job.min_gpu_memory_bytes = stmt.ColumnInt64(17);
-  job.backend = std::string(stmt.ColumnText(18));
-  return job;
-}
-
-absl::StatusOr<std::vector<JobRecord>> CollectJobs(Statement& stmt) {
-  std::vector<JobRecord> jobs;
-  while (true) {
-    PROCTOR_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) break;
-    PROCTOR_ASSIGN_OR_RETURN(JobRecord job, JobFromRow(stmt));
-    jobs.push_back(std::move(job));
-  }
-  return jobs;
-}
-
-// Binds the mutable job columns as ?2..?17 (see kUpdateJobSql / kInsertJobSql).
-void BindJobFields(Statement& stmt, const JobRecord& job) {
-  stmt.BindInt64(2, job.state);
-  stmt.BindInt64(3, job.attempts);
-  stmt.BindInt64(4, job.fencing_token);
-  stmt.BindText(5, job.worker_id);
-  BindTime(stmt, 6, job.lease_expires_at);
-  BindTime(stmt, 7, job.not_before);
-  stmt.BindText(8, job.failure_reason);
-  stmt.BindText(9, job.model_key);
-  stmt.BindInt64(10, job.priority);
-  stmt.BindText(11, job.submitter);
-  stmt.BindInt64(12, job.judge ? 1 : 0);
-  stmt.BindInt64(13, job.estimated_tokens);
-  stmt.BindInt64(14, job.num_requests);
-  stmt.BindInt64(15, job.tensor_parallel);
-  stmt.BindInt64(16, job.min_gpu_memory_bytes);
-  stmt.BindText(17, job.backend);
-}
-
-constexpr char kUpdateJobSql[] =
-    "UPDATE jobs SET state = ?2, attempts = ?3, fencing_token = ?4, worker_id = ?5, "
-    "lease_expires_at_us = ?6, not_before_us = ?7, failure_reason = ?8, model_key = ?9, "
-    "priority = ?10, submitter = ?11, judge = ?12, estimated_tokens = ?13, num_requests = ?14, "
-    "tensor_parallel = ?15, min_gpu_memory_bytes = ?16, backend = ?17 WHERE job_id = ?1";
-
-constexpr char kInsertJobSql[] =
-    "INSERT INTO jobs (run_seq, state, attempts, fencing_token, worker_id, lease_expires_at_us, "
-    "not_before_us, failure_reason, model_key, priority, submitter, judge, estimated_tokens, "
-    "num_requests, tensor_parallel, min_gpu_memory_bytes, backend, index_in_run) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 absl::Status ReplaceRunDatasets(Connection& db, int64_t seq, const RunRecord& run) {
   PROCTOR_ASSIGN_OR_RETURN(Statement del,
@@ -316,6 +144,12 @@ absl::Status ConfigureConnection(Connection& db, const SqliteStoreOptions& optio
       absl::StrCat("PRAGMA cache_size = ", -static_cast<int64_t>(options.cache_size_kib)));
 }
 
+SqliteStoreOptions Sanitized(SqliteStoreOptions options) {
+  options.read_connections = std::max(1, options.read_connections);
+  options.max_batch = std::max(1, options.max_batch);
+  return options;
+}
+
 }  // namespace
 
 // Open -----------------------------------------------------------------------
@@ -326,6 +160,26 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   if (sqlite3_threadsafe() == 0) {
     return absl::FailedPreconditionError("the linked SQLite library was built without threads");
   }
+  // One process per store: two coordinators on one file would hand out the
+  // same jobs twice. The lock dies with the process, so a crash never leaves
+  // a stale lock behind.
+  const std::string lock_path = path + ".lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open store lock ", lock_path, ": ", std::strerror(errno)));
+  }
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store ", path, " is in use by another process (", lock_path, " is locked)"));
+  }
+  struct LockGuard {  // closes (unlocks) unless the store takes the lock over
+    int fd;
+    ~LockGuard() {
+      if (fd >= 0) ::close(fd);
+    }
+  } lock_guard{lock_fd};
   struct stat st;
   bool existing = false;
   if (::stat(path.c_str(), &st) == 0) {
@@ -379,13 +233,16 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   if (!existing) {
     PROCTOR_LOG(INFO) << "created store " << path << " at schema version " << version;
   }
-  return std::unique_ptr<SqliteStore>(new SqliteStore(path, options, std::move(db)));
+  auto store = std::unique_ptr<SqliteStore>(new SqliteStore(path, options, std::move(db)));
+  store->lock_fd_ = lock_guard.fd;
+  lock_guard.fd = -1;
+  return store;
 }
 
 SqliteStore::SqliteStore(std::string path, const SqliteStoreOptions& options,
                          std::unique_ptr<Connection> writer)
     : path_(std::move(path)),
-      options_(options),
+      options_(Sanitized(options)),
       writer_(std::move(writer)),
       writes_(
           [this](absl::Span<const GroupCommitQueue::Mutation> batch) {
@@ -394,8 +251,12 @@ SqliteStore::SqliteStore(std::string path, const SqliteStoreOptions& options,
           options.max_batch) {}
 
 SqliteStore::~SqliteStore() {
-  absl::MutexLock lock(&readers_mu_);
-  idle_readers_.clear();  // readers first, so the writer's close checkpoints the WAL
+  {
+    absl::MutexLock lock(&readers_mu_);
+    idle_readers_.clear();  // readers first, so the writer's close checkpoints the WAL
+  }
+  writer_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 
 // Group commit ---------------------------------------------------------------

@@ -35,9 +35,10 @@ struct SqliteStoreOptions {
   // How long a connection waits for a lock held by another process (e.g. an
   // operator's sqlite3 shell) before the call fails with UNAVAILABLE.
   absl::Duration busy_timeout = absl::Seconds(5);
-  // Read connections kept open; reads beyond this many at once wait.
+  // Read connections kept open (at least 1); reads beyond this many at once
+  // wait for a free one.
   int read_connections = 4;
-  // Most mutations executed in one group-commit transaction.
+  // Most mutations executed in one group-commit transaction (at least 1).
   int max_batch = 256;
   // Page cache per connection, in KiB.
   int cache_size_kib = 64 * 1024;
@@ -104,6 +105,15 @@ class SqliteStore final : public Store {
   // Group-commit transactions committed so far (for benchmarks and tests).
   int64_t write_batches() const { return writes_.batches(); }
 
+  // Tests only. Runs `fn` on the writer connection as one mutation of a
+  // group-commit batch (e.g. to run "PRAGMA max_page_count = N", or to hold
+  // the writer while other calls queue up).
+  absl::Status RunInWriteBatchForTest(absl::FunctionRef<absl::Status(sqlite::Connection&)> fn) {
+    return Write(fn);
+  }
+  // Tests only. Calls queued for or inside the running write batch.
+  int64_t queued_writes_for_test() const { return writes_.queued(); }
+
  private:
   SqliteStore(std::string path, const SqliteStoreOptions& options,
               std::unique_ptr<sqlite::Connection> writer);
@@ -119,6 +129,7 @@ class SqliteStore final : public Store {
 
   const std::string path_;
   const SqliteStoreOptions options_;
+  int lock_fd_ = -1;  // flock on `path_ + ".lock"`: one process per store
   std::unique_ptr<sqlite::Connection> writer_;  // used only by the batch leader
   GroupCommitQueue writes_;
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "coordinator/store/migrations.h"
 #include "coordinator/store/store_test_util.h"
@@ -474,6 +475,148 @@ TEST_F(SqliteStoreTest, ConcurrentWritersFromSixteenThreadsAreAllDurable) {
   EXPECT_TRUE(store_->LoadActiveJobs()->empty());
 }
 
+TEST_F(SqliteStoreTest, FailingCallInASharedBatchIsRolledBackAlone) {
+  Plan plan = CreatePlan("run-g", 2, 1);
+  // Hold the writer so that the next calls queue up behind it.
+  absl::Notification release;
+  std::thread holder([&] {
+    EXPECT_TRUE(store_
+                    ->RunInWriteBatchForTest([&](sqlite::Connection&) {
+                      release.WaitForNotification();
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  });
+  auto wait_for_queue = [&](int64_t n) {
+    while (store_->queued_writes_for_test() < n) absl::SleepFor(absl::Milliseconds(1));
+  };
+  wait_for_queue(1);
+  const int64_t batches_before = store_->write_batches();
+
+  JobRecord good = plan.jobs[0];
+  good.state = v1::JOB_STATE_LEASED;
+  good.fencing_token = 9;
+  JobRecord good_too = plan.jobs[1];
+  good_too.state = v1::JOB_STATE_CANCELLED;
+  JobRecord ghost = plan.jobs[1];
+  ghost.job_id = 777;
+  ghost.state = v1::JOB_STATE_DONE;
+  absl::Status good_status, ghost_status;
+  absl::StatusOr<int64_t> outputs_written;
+  std::thread t1([&] { good_status = store_->UpdateJobs({good}); });
+  wait_for_queue(2);
+  // Updates a real job first, then fails on the unknown one: the whole call
+  // must be undone while its neighbours in the batch commit.
+  std::thread t2([&] { ghost_status = store_->UpdateJobs({good_too, ghost}); });
+  wait_for_queue(3);
+  std::thread t3([&] { outputs_written = store_->WriteOutputs(MakeBatch(plan, 1)); });
+  wait_for_queue(4);
+  release.Notify();
+  for (std::thread* t : {&holder, &t1, &t2, &t3}) t->join();
+
+  EXPECT_EQ(store_->write_batches() - batches_before, 2)
+      << "the holder's batch, then one batch shared by the three queued calls";
+  EXPECT_TRUE(good_status.ok()) << good_status;
+  EXPECT_EQ(ghost_status.code(), absl::StatusCode::kNotFound) << ghost_status;
+  ASSERT_TRUE(outputs_written.ok()) << outputs_written.status();
+  EXPECT_EQ(*outputs_written, 1);
+  Reopen();
+  absl::StatusOr<std::vector<JobRecord>> jobs = store_->LoadJobsOfRun("run-g");
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_EQ((*jobs)[0].state, v1::JOB_STATE_LEASED);
+  EXPECT_EQ((*jobs)[0].fencing_token, 9);
+  EXPECT_EQ((*jobs)[1].state, v1::JOB_STATE_QUEUED) << "the failed call's first update is undone";
+  EXPECT_EQ(*store_->CountOutputs("run-g"), 1);
+}
+
+TEST_F(SqliteStoreTest, FullDiskIsUnavailableAndLeavesTheStoreUnchanged) {
+  Plan plan = CreatePlan("run-full", 2, 2000);
+  ASSERT_TRUE(store_->WriteOutputs(MakeBatch(plan, 0)).ok());
+  // Cap the file at its current size: the next batch needs new pages.
+  ASSERT_TRUE(store_
+                  ->RunInWriteBatchForTest(
+                      [](sqlite::Connection& db) { return db.Exec("PRAGMA max_page_count = 1"); })
+                  .ok());
+  absl::StatusOr<int64_t> full = store_->WriteOutputs(MakeBatch(plan, 1));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kUnavailable) << full.status();
+  EXPECT_EQ(*store_->CountOutputs("run-full"), 2000);
+  EXPECT_TRUE(store_->StoredRequestIds("run-full", plan.jobs[1].job_id)->empty());
+  // Once space is back, the same batch goes through completely.
+  ASSERT_TRUE(store_
+                  ->RunInWriteBatchForTest([](sqlite::Connection& db) {
+                    return db.Exec("PRAGMA max_page_count = 1073741823");
+                  })
+                  .ok());
+  absl::StatusOr<int64_t> retried = store_->WriteOutputs(MakeBatch(plan, 1));
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(*retried, 2000);
+  Reopen();
+  EXPECT_EQ(*store_->CountOutputs("run-full"), 4000);
+}
+
+TEST_F(SqliteStoreTest, ReadersSeeMonotonicProgressWhileWritersCommit) {
+  constexpr int kJobs = 4;
+  constexpr int kOutputsPerJob = 200;
+  Plan plan = CreatePlan("run-r", kJobs, kOutputsPerJob);
+  std::atomic<bool> writing{true};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> readers;
+  // More readers than read connections, so some wait for a free one.
+  for (int r = 0; r < 8; ++r) {
+    readers.emplace_back([&] {
+      int64_t last = 0;
+      while (writing.load()) {
+        absl::StatusOr<int64_t> n = store_->CountOutputs("run-r");
+        if (!n.ok() || *n < last) ++errors;
+        if (n.ok()) last = *n;
+        if (!store_->LoadJobsOfRun("run-r").ok()) ++errors;
+      }
+    });
+  }
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kJobs; ++w) {
+    writers.emplace_back([&, w] {
+      OutputBatch full = MakeBatch(plan, w);
+      for (int i = 0; i < kOutputsPerJob; i += 10) {
+        OutputBatch part;
+        part.run_id = full.run_id;
+        part.job_id = full.job_id;
+        part.outputs.assign(full.outputs.begin() + i, full.outputs.begin() + i + 10);
+        if (!store_->WriteOutputs(part).ok()) ++errors;
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  writing = false;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(*store_->CountOutputs("run-r"), kJobs * kOutputsPerJob);
+}
+
+TEST_F(SqliteStoreTest, UndecodableStoredValuesAreDataLoss) {
+  Plan plan = CreatePlan("run-x", 2, 1);
+  store_.reset();
+  {
+    absl::StatusOr<std::unique_ptr<sqlite::Connection>> db =
+        sqlite::Connection::Open(path_, SQLITE_OPEN_READWRITE);
+    ASSERT_TRUE(db.ok());
+    // Bytes that are not a valid protobuf (field 1, wire type 7 does not exist).
+    ASSERT_TRUE((*db)->Exec("UPDATE runs SET spec = x'0f0f0f'").ok());
+    ASSERT_TRUE((*db)->Exec("UPDATE jobs SET state = 42 WHERE job_id = 2").ok());
+    ASSERT_TRUE((*db)->Exec("UPDATE job_payloads SET payload = x'ffff' WHERE job_id = 1").ok());
+    ASSERT_TRUE((*db)->Exec("UPDATE samples SET request_ids = x'0102030405'").ok());
+  }
+  Reopen();
+  EXPECT_EQ(store_->GetRun("run-x").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->LoadRuns().status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->LoadJobsOfRun("run-x").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->LoadJobPayload(1).status().code(), absl::StatusCode::kDataLoss);
+  absl::Status samples = store_->LoadSamples("run-x").status();
+  EXPECT_EQ(samples.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(samples.message(), HasSubstr("not a multiple of 8"));
+}
+
 // Open-time refusals --------------------------------------------------------
 
 class SqliteStoreOpenTest : public ::testing::Test {
@@ -598,6 +741,21 @@ TEST_F(SqliteStoreOpenTest, UnusablePathsAreFailedPrecondition) {
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(SqliteStore::Open(dir_.path()).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(SqliteStore::Open("").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace proctor::coordinator
+
+namespace proctor::coordinator {
+namespace {
+
+TEST_F(SqliteStoreTest, SecondOpenOfALiveStoreIsRefused) {
+  auto second = SqliteStore::Open(path_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(second.status().message()), ::testing::HasSubstr("in use"));
+  Reopen();  // closing releases the lock
+  EXPECT_NE(store_, nullptr);
 }
 
 }  // namespace

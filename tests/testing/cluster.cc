@@ -64,7 +64,7 @@ absl::Status TestCluster::StartCoordinator(const std::vector<std::string>& extra
   absl::Status s = coordinator_->Start(argv, dir_ + "/coordinator.log");
   if (!s.ok()) return s;
   int port = 0;
-  s = ReadPortFile(port_file, absl::Seconds(30), &port);
+  s = ReadPortFile(port_file, absl::Seconds(30), &port, coordinator_.get());
   if (!s.ok()) {
     return absl::UnavailableError(
         absl::StrCat("coordinator did not start: ", s.message(), "\n", CoordinatorLog()));

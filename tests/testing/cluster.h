@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "proctor/v1/admin.grpc.pb.h"
 #include "proctor/v1/evaluation.grpc.pb.h"
+#include "proctor/v1/worker.grpc.pb.h"
 #include "tests/testing/subprocess.h"
 
 namespace proctor::testing {

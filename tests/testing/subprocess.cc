@@ -87,12 +87,16 @@ std::string ReadFileOrEmpty(const std::string& path) {
   return ss.str();
 }
 
-absl::Status ReadPortFile(const std::string& path, absl::Duration timeout, int* port) {
+absl::Status ReadPortFile(const std::string& path, absl::Duration timeout, int* port,
+                          Subprocess* writer) {
   const absl::Time deadline = absl::Now() + timeout;
   while (absl::Now() < deadline) {
     std::string text = ReadFileOrEmpty(path);
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(text), port) && *port > 0) {
       return absl::OkStatus();
+    }
+    if (writer != nullptr && !writer->running()) {
+      return absl::FailedPreconditionError(absl::StrCat("process exited before writing ", path));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }

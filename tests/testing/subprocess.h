@@ -37,8 +37,10 @@ class Subprocess {
   pid_t pid_ = -1;
 };
 
-// Polls `path` until it holds an integer (a port file) or `timeout` passes.
-absl::Status ReadPortFile(const std::string& path, absl::Duration timeout, int* port);
+// Polls `path` until it holds an integer (a port file) or `timeout` passes;
+// gives up early (FAILED_PRECONDITION) when `writer` is given and exits.
+absl::Status ReadPortFile(const std::string& path, absl::Duration timeout, int* port,
+                          Subprocess* writer = nullptr);
 
 // Reads a whole file ("" when missing).
 std::string ReadFileOrEmpty(const std::string& path);

@@ -1,0 +1,31 @@
+// Per-sample scoring: post-processes a sample's outputs and computes its
+// metric values (SUITE.md rules 4, 6, 7, 10). Pure functions.
+#ifndef PROCTOR_EVAL_SCORING_H_
+#define PROCTOR_EVAL_SCORING_H_
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "eval/eval_internal.pb.h"
+#include "eval/set_def.h"
+#include "proctor/v1/requests.pb.h"
+
+namespace proctor::eval {
+
+// Index of the best option: highest logprob (acc) or highest logprob per
+// character (acc_norm, rule 4); ties go to the lowest index. `option_chars`
+// of zero count as one character. -1 for an empty list.
+int ArgmaxOption(absl::Span<const double> logprobs, absl::Span<const int32_t> option_chars,
+                 bool per_char);
+
+// Scores one sample. INVALID_ARGUMENT when the outputs do not match the
+// requests the target was planned with (count, kind, continuations).
+absl::StatusOr<internal::SampleScore> ScoreOutputs(const SetDef& def,
+                                                   const internal::SampleTarget& target,
+                                                   absl::Span<const v1::Output> outputs);
+
+// The post-processed prediction of a generation per def.postprocessor.
+std::string PostProcess(const SetDef& def, std::string_view generation);
+
+}  // namespace proctor::eval
+
+#endif  // PROCTOR_EVAL_SCORING_H_

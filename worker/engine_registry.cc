@@ -1,0 +1,53 @@
+#include "worker/engine_registry.h"
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "worker/engine/cpu_engine.h"
+
+namespace proctor::worker {
+namespace {
+
+using Factory = absl::StatusOr<std::unique_ptr<engine::Engine>> (*)(const EngineOptions&);
+
+struct Backend {
+  const char* name;
+  Factory factory;
+};
+
+// One line per backend linked into the worker.
+constexpr Backend kBackends[] = {
+    {"cpu",
+     [](const EngineOptions& o) -> absl::StatusOr<std::unique_ptr<engine::Engine>> {
+       engine::CpuEngineOptions cpu;
+       cpu.threads = o.threads;
+       cpu.allowed_model_roots = o.allowed_model_roots;
+       return engine::CreateCpuEngine(cpu);
+     }},
+    {"scripted",
+     [](const EngineOptions& o) -> absl::StatusOr<std::unique_ptr<engine::Engine>> {
+       return CreateScriptedEngine(o.scripted);
+     }},
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<engine::Engine>> CreateEngine(absl::string_view backend,
+                                                             const EngineOptions& options) {
+  for (const Backend& b : kBackends) {
+    if (backend == b.name) return b.factory(options);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "backend '", backend,
+      "' is not built into this worker; known: ", absl::StrJoin(RegisteredBackends(), ", ")));
+}
+
+std::vector<std::string> RegisteredBackends() {
+  std::vector<std::string> names;
+  for (const Backend& b : kBackends) names.emplace_back(b.name);
+  return names;
+}
+
+}  // namespace proctor::worker

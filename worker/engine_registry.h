@@ -1,0 +1,41 @@
+// Backend selection for the worker: one registry maps a backend name
+// ("scripted", later "cpu" and "cuda") to the factory that builds its Engine.
+// Adding a backend is one line in engine_registry.cc.
+#ifndef PROCTOR_WORKER_ENGINE_REGISTRY_H_
+#define PROCTOR_WORKER_ENGINE_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "worker/engine/engine.h"
+#include "worker/scripted_engine.h"
+
+namespace proctor::worker {
+
+// Everything a backend factory may need. Each backend reads only its part.
+struct EngineOptions {
+  ScriptedEngineOptions scripted;
+  // Compute threads for CPU backends; 0 = backend default.
+  int threads = 0;
+  // Model files must lie under one of these directories; empty = anywhere.
+  std::vector<std::string> allowed_model_roots;
+  // Backends that open model files accept only paths under one of these
+  // directories; empty = any path (the scripted backend opens no file).
+  std::vector<std::string> model_roots;
+};
+
+// Returns a new engine for `backend`, or INVALID_ARGUMENT naming the unknown
+// backend and the ones this binary was built with; passes on the factory's
+// error (e.g. FAILED_PRECONDITION: no device) unchanged.
+absl::StatusOr<std::unique_ptr<engine::Engine>> CreateEngine(absl::string_view backend,
+                                                             const EngineOptions& options);
+
+// The backend names CreateEngine accepts, in registry order.
+std::vector<std::string> RegisteredBackends();
+
+}  // namespace proctor::worker
+
+#endif  // PROCTOR_WORKER_ENGINE_REGISTRY_H_
