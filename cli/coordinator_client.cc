@@ -9,6 +9,7 @@
 #include "common/grpc_status.h"
 #include "proctor/v1/admin.grpc.pb.h"
 #include "proctor/v1/evaluation.grpc.pb.h"
+#include "proctor/v1/sweeps.grpc.pb.h"
 
 namespace proctor::cli {
 
@@ -17,6 +18,7 @@ namespace pb = ::proctor::v1;
 struct CoordinatorClient::Stubs {
   std::unique_ptr<pb::EvaluationService::Stub> evaluation;
   std::unique_ptr<pb::AdminService::Stub> admin;
+  std::unique_ptr<pb::SweepService::Stub> sweeps;
 };
 
 namespace {
@@ -59,6 +61,7 @@ std::unique_ptr<CoordinatorClient> CoordinatorClient::Create(const Options& opti
   auto stubs = std::make_unique<Stubs>();
   stubs->evaluation = pb::EvaluationService::NewStub(channel);
   stubs->admin = pb::AdminService::NewStub(channel);
+  stubs->sweeps = pb::SweepService::NewStub(channel);
   return std::unique_ptr<CoordinatorClient>(
       new CoordinatorClient(std::move(stubs), options.rpc_timeout, options.bearer_token));
 }
@@ -134,6 +137,60 @@ absl::StatusOr<pb::ListWorkersResponse> CoordinatorClient::ListWorkers() {
   return Call<pb::AdminService::Stub, pb::ListWorkersRequest, pb::ListWorkersResponse>(
       stubs_->admin.get(), &pb::AdminService::Stub::ListWorkers, pb::ListWorkersRequest(),
       rpc_timeout_, bearer_token_);
+}
+
+absl::StatusOr<pb::Comparison> CoordinatorClient::CompareRuns(
+    const pb::CompareRunsRequest& request) {
+  return Call<pb::EvaluationService::Stub, pb::CompareRunsRequest, pb::Comparison>(
+      stubs_->evaluation.get(), &pb::EvaluationService::Stub::CompareRuns, request, rpc_timeout_,
+      bearer_token_);
+}
+
+absl::StatusOr<pb::Sweep> CoordinatorClient::CreateSweep(const pb::Sweep& sweep) {
+  pb::CreateSweepRequest request;
+  *request.mutable_sweep() = sweep;
+  return Call<pb::SweepService::Stub, pb::CreateSweepRequest, pb::Sweep>(
+      stubs_->sweeps.get(), &pb::SweepService::Stub::CreateSweep, request, rpc_timeout_,
+      bearer_token_);
+}
+
+absl::StatusOr<pb::ListSweepsResponse> CoordinatorClient::ListSweeps() {
+  return Call<pb::SweepService::Stub, pb::ListSweepsRequest, pb::ListSweepsResponse>(
+      stubs_->sweeps.get(), &pb::SweepService::Stub::ListSweeps, pb::ListSweepsRequest(),
+      rpc_timeout_, bearer_token_);
+}
+
+absl::StatusOr<pb::Sweep> CoordinatorClient::PauseSweep(const std::string& name) {
+  pb::PauseSweepRequest request;
+  request.set_name(name);
+  return Call<pb::SweepService::Stub, pb::PauseSweepRequest, pb::Sweep>(
+      stubs_->sweeps.get(), &pb::SweepService::Stub::PauseSweep, request, rpc_timeout_,
+      bearer_token_);
+}
+
+absl::StatusOr<pb::Sweep> CoordinatorClient::ResumeSweep(const std::string& name) {
+  pb::ResumeSweepRequest request;
+  request.set_name(name);
+  return Call<pb::SweepService::Stub, pb::ResumeSweepRequest, pb::Sweep>(
+      stubs_->sweeps.get(), &pb::SweepService::Stub::ResumeSweep, request, rpc_timeout_,
+      bearer_token_);
+}
+
+absl::Status CoordinatorClient::DeleteSweep(const std::string& name) {
+  pb::DeleteSweepRequest request;
+  request.set_name(name);
+  return Call<pb::SweepService::Stub, pb::DeleteSweepRequest, pb::DeleteSweepResponse>(
+             stubs_->sweeps.get(), &pb::SweepService::Stub::DeleteSweep, request, rpc_timeout_,
+             bearer_token_)
+      .status();
+}
+
+absl::StatusOr<pb::TriggerSweepResponse> CoordinatorClient::TriggerSweep(const std::string& name) {
+  pb::TriggerSweepRequest request;
+  request.set_name(name);
+  return Call<pb::SweepService::Stub, pb::TriggerSweepRequest, pb::TriggerSweepResponse>(
+      stubs_->sweeps.get(), &pb::SweepService::Stub::TriggerSweep, request, rpc_timeout_,
+      bearer_token_);
 }
 
 absl::Status CoordinatorClient::WatchRun(const std::string& run_id,

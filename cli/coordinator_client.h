@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "proctor/v1/admin.pb.h"
 #include "proctor/v1/evaluation.pb.h"
+#include "proctor/v1/sweeps.pb.h"
 
 namespace proctor::cli {
 
@@ -52,6 +53,16 @@ class CoordinatorClient {
   absl::StatusOr<proctor::v1::ListDatasetsResponse> ListDatasets();
   absl::StatusOr<proctor::v1::ListSuitesResponse> ListSuites();
   absl::StatusOr<proctor::v1::ListWorkersResponse> ListWorkers();
+  absl::StatusOr<proctor::v1::Comparison> CompareRuns(
+      const proctor::v1::CompareRunsRequest& request);
+
+  // SweepService (docs/sweeps.md).
+  absl::StatusOr<proctor::v1::Sweep> CreateSweep(const proctor::v1::Sweep& sweep);
+  absl::StatusOr<proctor::v1::ListSweepsResponse> ListSweeps();
+  absl::StatusOr<proctor::v1::Sweep> PauseSweep(const std::string& name);
+  absl::StatusOr<proctor::v1::Sweep> ResumeSweep(const std::string& name);
+  absl::Status DeleteSweep(const std::string& name);
+  absl::StatusOr<proctor::v1::TriggerSweepResponse> TriggerSweep(const std::string& name);
 
   // Opens WatchRun(run_id) and calls `on_event` for each event until the
   // stream ends or `on_event` returns false (then the call is cancelled and

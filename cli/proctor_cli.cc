@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "cli/compare_format.h"
 #include "cli/coordinator_client.h"
 #include "cli/exit_codes.h"
 #include "cli/flag_parser.h"
@@ -25,6 +26,7 @@
 #include "cli/progress.h"
 #include "cli/results_format.h"
 #include "cli/run_spec_flags.h"
+#include "cli/sweep_format.h"
 #include "common/status_macros.h"
 
 namespace proctor::cli {
@@ -417,6 +419,149 @@ int RunSuites(const Invocation& inv) {
 
 void NoFlags(FlagParser*) {}
 
+// ---------------------------------------------------------------------------
+// compare, sweeps (docs/compare.md, docs/sweeps.md)
+
+void AddCompareFlags(FlagParser* p) {
+  AddFormatFlag(p);
+  p->AddValue("alpha", "P", "significance level of win/loss (default 0.05)");
+}
+
+int RunCompare(const Invocation& inv) {
+  absl::StatusOr<OutputFormat> format = FormatFlag(inv);
+  if (!format.ok()) return UsageError(*inv.env, format.status().message(), "compare");
+  pb::CompareRunsRequest request;
+  if (auto text = inv.flags.Get("alpha")) {
+    double alpha = 0;
+    if (!absl::SimpleAtod(*text, &alpha) || !(alpha > 0 && alpha < 1)) {
+      return UsageError(*inv.env, absl::StrCat("--alpha: \"", *text, "\" is not in (0, 1)"),
+                        "compare");
+    }
+    request.set_alpha(alpha);
+  }
+  int code = 0;
+  auto client = Connect(inv, &code);
+  if (client == nullptr) return code;
+  const std::vector<std::string>& runs = inv.flags.positional();
+  request.set_run_a(runs[0]);
+  for (size_t i = 1; i < runs.size(); ++i) {
+    request.set_run_b(runs[i]);
+    absl::StatusOr<pb::Comparison> c = client->CompareRuns(request);
+    if (!c.ok()) return ServerError(inv, c.status());
+    absl::StatusOr<std::string> text = FormatComparison(*c, *format);
+    if (!text.ok()) return ServerError(inv, text.status());
+    if (i > 1 && *format != OutputFormat::kCsv) inv.out() << "\n";
+    inv.out() << *text;
+  }
+  return kExitOk;
+}
+
+void AddSweepsFlags(FlagParser* p) {
+  AddFormatFlag(p);
+  p->AddValue("schedule", "CRON", "create: 5-field cron schedule or @daily/@hourly/...");
+  p->AddValue("tz", "ZONE", "create: IANA time zone of the schedule (default UTC)");
+  p->AddValue("model", "NAME=PATH|PATH|NAME", "create: a model of the sweep", true);
+  p->AddValue("model-glob", "GLOB", "create: absolute glob of model files, re-read each firing");
+  p->AddValue("suite", "SUITE", "create: suite to run");
+  p->AddValue("dataset", "NAME[:LIMIT]", "create: a set to run", true);
+  p->AddValue("limit", "N", "create: max samples per set");
+  p->AddValue("priority", "CLASS", "create: interactive, sweep (default) or backfill");
+  p->AddValue("label", "KEY=VALUE", "create: extra label of every run", true);
+}
+
+absl::StatusOr<pb::Sweep> BuildSweep(const Invocation& inv, const std::string& name) {
+  pb::Sweep s;
+  s.set_name(name);
+  s.set_schedule(inv.flags.Get("schedule").value_or(""));
+  if (s.schedule().empty()) return absl::InvalidArgumentError("--schedule is required");
+  s.set_time_zone(inv.flags.Get("tz").value_or(""));
+  for (const std::string& m : inv.flags.GetAll("model")) {
+    PROCTOR_ASSIGN_OR_RETURN(*s.add_models(), ParseSweepModel(m));
+  }
+  s.set_model_glob(inv.flags.Get("model-glob").value_or(""));
+  s.mutable_spec()->set_suite(inv.flags.Get("suite").value_or(""));
+  for (const std::string& d : inv.flags.GetAll("dataset")) {
+    PROCTOR_ASSIGN_OR_RETURN(*s.mutable_spec()->add_datasets(), ParseDatasetSelection(d));
+  }
+  if (auto text = inv.flags.Get("limit")) {
+    int64_t limit = 0;
+    if (!absl::SimpleAtoi(*text, &limit) || limit < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--limit: \"", *text, "\" is not >= 0"));
+    }
+    s.mutable_spec()->set_limit(limit);
+  }
+  if (auto text = inv.flags.Get("priority")) {
+    PROCTOR_ASSIGN_OR_RETURN(pb::Priority p, ParsePriority(*text));
+    s.mutable_spec()->set_priority(p);
+  }
+  for (const std::string& l : inv.flags.GetAll("label")) {
+    PROCTOR_ASSIGN_OR_RETURN(auto kv, ParseLabel("--label", l));
+    (*s.mutable_spec()->mutable_labels())[kv.first] = kv.second;
+  }
+  s.mutable_spec()->set_submitter(inv.env->user);
+  return s;
+}
+
+int RunSweeps(const Invocation& inv) {
+  absl::StatusOr<OutputFormat> format = FormatFlag(inv);
+  if (!format.ok()) return UsageError(*inv.env, format.status().message(), "sweeps");
+  const std::vector<std::string>& args = inv.flags.positional();
+  const std::string& verb = args[0];
+  const bool is_list = verb == "list";
+  if (verb != "create" && !is_list && verb != "pause" && verb != "resume" && verb != "delete" &&
+      verb != "trigger") {
+    return UsageError(*inv.env,
+                      absl::StrCat("unknown sweeps action '", verb,
+                                   "' (create, list, pause, resume, delete, trigger)"),
+                      "sweeps");
+  }
+  if (is_list != (args.size() == 1)) {
+    return UsageError(*inv.env,
+                      is_list ? "sweeps list takes no name"
+                              : absl::StrCat("sweeps ", verb, " needs exactly one NAME"),
+                      "sweeps");
+  }
+  absl::StatusOr<pb::Sweep> sweep_def;
+  if (verb == "create") {
+    sweep_def = BuildSweep(inv, args[1]);
+    if (!sweep_def.ok()) return UsageError(*inv.env, sweep_def.status().message(), "sweeps");
+  }
+  int code = 0;
+  auto client = Connect(inv, &code);
+  if (client == nullptr) return code;
+  absl::StatusOr<pb::Sweep> one;
+  if (is_list) {
+    absl::StatusOr<pb::ListSweepsResponse> all = client->ListSweeps();
+    if (!all.ok()) return ServerError(inv, all.status());
+    absl::StatusOr<std::string> text =
+        FormatSweeps(std::vector<pb::Sweep>(all->sweeps().begin(), all->sweeps().end()), *format);
+    if (!text.ok()) return ServerError(inv, text.status());
+    inv.out() << *text;
+    return kExitOk;
+  } else if (verb == "trigger") {
+    absl::StatusOr<pb::TriggerSweepResponse> t = client->TriggerSweep(args[1]);
+    if (!t.ok()) return ServerError(inv, t.status());
+    for (const std::string& id : t->run_ids()) inv.out() << id << "\n";
+    return kExitOk;
+  } else if (verb == "delete") {
+    absl::Status s = client->DeleteSweep(args[1]);
+    if (!s.ok()) return ServerError(inv, s);
+    inv.out() << args[1] << " deleted\n";
+    return kExitOk;
+  } else if (verb == "create") {
+    one = client->CreateSweep(*sweep_def);
+  } else if (verb == "pause") {
+    one = client->PauseSweep(args[1]);
+  } else {
+    one = client->ResumeSweep(args[1]);
+  }
+  if (!one.ok()) return ServerError(inv, one.status());
+  absl::StatusOr<std::string> text = FormatSweeps({*one}, *format);
+  if (!text.ok()) return ServerError(inv, text.status());
+  inv.out() << *text;
+  return kExitOk;
+}
+
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"submit", "submit an evaluation run; prints its id",
@@ -445,6 +590,21 @@ const std::vector<Command>& Commands() {
        "proctor datasets [--format table|json|csv|md]", "", &AddFormatFlag, &RunDatasets, 0, 0},
       {"suites", "list the evaluation suites", "proctor suites [--format table|json|csv|md]", "",
        &AddFormatFlag, &RunSuites, 0, 0},
+      {"compare", "compare runs against a baseline with paired tests",
+       "proctor compare RUN_A RUN_B [RUN_C...] [--alpha P] [--format table|json|csv|md]",
+       "Compares each later run against RUN_A: per set the difference B - A with its\n"
+       "standard error and a paired test (exact McNemar for accuracy-type sets, paired\n"
+       "bootstrap otherwise), win/tie/loss at --alpha, groups, dimensions and overall.\n"
+       "Sets whose prompt configs differ are marked ! (docs/compare.md).",
+       &AddCompareFlags, &RunCompare, 2, std::numeric_limits<size_t>::max()},
+      {"sweeps", "manage scheduled sweeps over model sets",
+       "proctor sweeps create NAME --schedule CRON (--model M... | --model-glob G)\n"
+       "       (--suite S | --dataset D...) [--tz ZONE] [flags]\n"
+       "       proctor sweeps list | pause NAME | resume NAME | delete NAME | trigger NAME",
+       "A sweep runs a suite over a set of models on a cron schedule; each firing creates\n"
+       "one run per model labelled sweep=NAME and firing=TIME (docs/sweeps.md). trigger\n"
+       "fires now and prints the run ids.",
+       &AddSweepsFlags, &RunSweeps, 1, 2},
   };
   return *commands;
 }

@@ -2,9 +2,8 @@
 // configured roots, so that a submitter cannot make workers or the
 // coordinator open arbitrary files ("../../etc/shadow", "/root/.ssh/id_rsa").
 //
-// Not wired yet: the coordinator's RunSpec validation should call
-// CheckPathUnderRoot(model_root, spec.model().path(), "spec.model.path") when
-// a --model_root is configured (docs/operators/security.md).
+// SubmitRun calls CheckPathUnderRoot(model_root, spec.model().path(),
+// "spec.model.path") when proctor-coordinator runs with --model_root.
 //
 // Thread-safety: stateless.
 #ifndef PROCTOR_COORDINATOR_AUTH_PATHS_H_

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "coordinator/auth_paths.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace proctor::coordinator {
@@ -436,6 +437,12 @@ absl::StatusOr<v1::Run> Coordinator::SubmitRun(v1::RunSpec spec) {
     model->set_name(slash == std::string::npos ? path : path.substr(slash + 1));
   }
   if (spec.submitter().empty()) spec.set_submitter("anonymous");
+  if (!options_.model_root.empty()) {
+    PROCTOR_ASSIGN_OR_RETURN(
+        std::string confined,
+        CheckPathUnderRoot(options_.model_root, model->path(), "spec.model.path"));
+    model->set_path(std::move(confined));
+  }
   PROCTOR_ASSIGN_OR_RETURN(eval::RunPlan plan, catalog_->Plan(spec));
   if (plan.samples.empty()) {
     return absl::InvalidArgumentError("spec: the selection has no samples (check limits)");

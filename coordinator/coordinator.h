@@ -49,6 +49,10 @@ struct CoordinatorOptions {
   // A worker silent for this long is reported LOST and forgotten later.
   absl::Duration worker_lost_after = absl::Seconds(60);
   PlannerOptions planner;
+  // When set, RunSpec.model.path must lie under this directory (relative
+  // paths are taken relative to it): submitters cannot point workers at
+  // arbitrary files.
+  std::string model_root;
 };
 
 class Coordinator {
@@ -167,6 +171,8 @@ class Coordinator {
   absl::StatusOr<JobRecord*> FindLeasedJob(int64_t job_id, int64_t fencing_token)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t NextFencingToken() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Recomputes the state gauges: O(runs + workers), so only Tick, Register,
+  // SubmitRun, CancelRun and recovery call it, never the per-job paths.
   void RefreshGauges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<v1::ReportOutputsResponse> StoreOutputs(const v1::ReportOutputsRequest& request);
   absl::StatusOr<v1::ReportOutputsResponse> EndJob(const v1::ReportOutputsRequest& request);

@@ -486,3 +486,26 @@ TEST_F(CoordinatorTest, ConcurrentWorkersCompleteEveryRequestOnce) {
 
 }  // namespace
 }  // namespace proctor::coordinator
+
+namespace proctor::coordinator {
+namespace {
+
+TEST_F(CoordinatorTest, ModelPathsAreConfinedToTheModelRoot) {
+  std::filesystem::create_directories(dir_ / "models");
+  options_.model_root = (dir_ / "models").string();
+  Open();
+  v1::RunSpec spec = Spec();
+  spec.mutable_model()->set_path("../../etc/shadow");
+  auto refused = coordinator_->SubmitRun(spec);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("spec.model.path"));
+  spec.mutable_model()->set_path("/etc/passwd");
+  EXPECT_EQ(coordinator_->SubmitRun(spec).status().code(), absl::StatusCode::kInvalidArgument);
+  spec.mutable_model()->set_path("tiny.gguf");
+  auto accepted = coordinator_->SubmitRun(spec);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_EQ(accepted->spec().model().path(), (dir_ / "models" / "tiny.gguf").string());
+}
+
+}  // namespace
+}  // namespace proctor::coordinator

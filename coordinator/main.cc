@@ -43,6 +43,8 @@ ABSL_FLAG(std::string, health_address, "",
 ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(30), "Lease time-to-live");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "Worker heartbeat interval");
 ABSL_FLAG(int64_t, job_token_budget, 32768, "Default estimated tokens per job");
+ABSL_FLAG(std::string, model_root, "",
+          "When set, every run's model path must lie under this directory");
 ABSL_FLAG(int, max_attempts, 3, "Default attempts per job before it is failed as poison");
 
 namespace {
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
   options.coordinator.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.coordinator.planner.job_token_budget = absl::GetFlag(FLAGS_job_token_budget);
   options.coordinator.planner.default_max_attempts = absl::GetFlag(FLAGS_max_attempts);
+  options.coordinator.model_root = absl::GetFlag(FLAGS_model_root);
 
   auto server = proctor::coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {

@@ -76,8 +76,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
       s->coordinator, Coordinator::Create(s->store.get(), s->catalog.get(), RealClock::Get(),
                                           s->metrics.get(), options.coordinator));
   s->coordinator->StartBackground();
-  PROCTOR_ASSIGN_OR_RETURN(s->sweeps, SweepsRuntime::Start(options.store_path, s->coordinator.get(),
-                                                           RealClock::Get()));
+  PROCTOR_ASSIGN_OR_RETURN(
+      s->sweeps, SweepsRuntime::Start(options.store_path, s->coordinator.get(), RealClock::Get()));
 
   s->evaluation = std::make_unique<EvaluationServiceImpl>(s->coordinator.get(), s->metrics.get());
   s->worker = std::make_unique<WorkerServiceImpl>(s->coordinator.get(), s->metrics.get());

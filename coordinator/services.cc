@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
+#include "coordinator/auth_processor.h"
 #include "coordinator/sweeps/run_comparison.h"
 
 namespace proctor::coordinator {
@@ -43,9 +44,15 @@ absl::Status Assign(absl::StatusOr<T> value, T* out) {
 
 // ---- EvaluationService ---------------------------------------------------------
 
-grpc::Status EvaluationServiceImpl::SubmitRun(grpc::ServerContext*,
+grpc::Status EvaluationServiceImpl::SubmitRun(grpc::ServerContext* context,
                                               const v1::SubmitRunRequest* request, v1::Run* out) {
-  return Handle(metrics_, "SubmitRun", [&] { return Assign(c_->SubmitRun(request->spec()), out); });
+  return Handle(metrics_, "SubmitRun", [&] {
+    v1::RunSpec spec = request->spec();
+    // With authentication on, the submitter is the caller's token name (fair
+    // share is per submitter, so it must not be self-declared).
+    if (std::string caller = CallerName(*context); !caller.empty()) spec.set_submitter(caller);
+    return Assign(c_->SubmitRun(std::move(spec)), out);
+  });
 }
 
 grpc::Status EvaluationServiceImpl::GetRun(grpc::ServerContext*, const v1::GetRunRequest* request,

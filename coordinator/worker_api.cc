@@ -514,7 +514,6 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::EndJob(
                         run.record.state == v1::RUN_STATE_FAILED)) {
       ForgetRunDetail(run);
     }
-    RefreshGauges();
   }
   PROCTOR_RETURN_IF_ERROR(persist_.Await(ticket));
   return out;

@@ -41,8 +41,8 @@ absl::Status CheckSet(const v1::SampleResults& run, const v1::SampleResultSet& s
     return bad(absl::StrCat(set.values_size(), " values for ", n, " samples"));
   }
   if (static_cast<size_t>(set.stats_size()) != n * static_cast<size_t>(set.stats_width())) {
-    return bad(absl::StrCat(set.stats_size(), " stats for ", n, " samples of width ",
-                            set.stats_width()));
+    return bad(
+        absl::StrCat(set.stats_size(), " stats for ", n, " samples of width ", set.stats_width()));
   }
   for (size_t i = 1; i < n; ++i) {
     if (set.sample_indices(static_cast<int>(i)) <= set.sample_indices(static_cast<int>(i - 1))) {
@@ -89,7 +89,9 @@ void FillGroup(const v1::GroupResult& ga, const v1::GroupResult& gb,
     const double k = static_cast<double>(ga.members_size());
     for (const std::string& m : ga.members()) {
       const Node& c = nodes.at(m);
-      double w = weighted ? (total_n > 0 ? static_cast<double>(c.n) / static_cast<double>(total_n) : 0) : 1.0 / k;
+      double w = weighted
+                     ? (total_n > 0 ? static_cast<double>(c.n) / static_cast<double>(total_n) : 0)
+                     : 1.0 / k;
       var += w * w * c.paired_se * c.paired_se;
     }
   }
@@ -186,9 +188,9 @@ absl::StatusOr<PairedBootstrapResult> PairedBootstrap(CorpusKind kind,
                                                       int resamples, uint64_t seed) {
   const size_t w = static_cast<size_t>(StatsWidth(kind));
   if (stats_a.size() != stats_b.size() || stats_a.empty() || stats_a.size() % w != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "paired bootstrap: stats sizes ", stats_a.size(), " and ", stats_b.size(),
-        " are not the same non-zero multiple of width ", w));
+    return absl::InvalidArgumentError(
+        absl::StrCat("paired bootstrap: stats sizes ", stats_a.size(), " and ", stats_b.size(),
+                     " are not the same non-zero multiple of width ", w));
   }
   if (resamples < 1) {
     return absl::InvalidArgumentError(
@@ -226,8 +228,7 @@ absl::StatusOr<v1::Comparison> CompareRuns(const v1::SampleResults& samples_a,
                                            const v1::Results& results_b,
                                            const CompareOptions& options) {
   if (!(options.alpha > 0 && options.alpha < 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("alpha must be in (0, 1), got ", options.alpha));
+    return absl::InvalidArgumentError(absl::StrCat("alpha must be in (0, 1), got ", options.alpha));
   }
   v1::Comparison c;
   c.set_run_a(samples_a.run_id());
@@ -257,10 +258,9 @@ absl::StatusOr<v1::Comparison> CompareRuns(const v1::SampleResults& samples_a,
     PROCTOR_ASSIGN_OR_RETURN(CorpusKind kind, KindOf(a));
     PROCTOR_ASSIGN_OR_RETURN(CorpusKind kind_b, KindOf(b));
     if (kind != kind_b) {
-      return absl::InvalidArgumentError(absl::StrCat("set ", a.dataset(), ": aggregation ",
-                                                     a.aggregation(), " in run ", c.run_a(),
-                                                     " but ", b.aggregation(), " in run ",
-                                                     c.run_b()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("set ", a.dataset(), ": aggregation ", a.aggregation(), " in run ",
+                       c.run_a(), " but ", b.aggregation(), " in run ", c.run_b()));
     }
     PROCTOR_RETURN_IF_ERROR(CheckSet(samples_a, a, kind));
     PROCTOR_RETURN_IF_ERROR(CheckSet(samples_b, b, kind));
@@ -307,8 +307,7 @@ absl::StatusOr<v1::Comparison> CompareRuns(const v1::SampleResults& samples_a,
     if (n == 0) {
       sc->set_test("none");
       sc->set_p_value(1);
-      sc->set_outcome("tie");
-      c.set_ties(c.ties() + 1);
+      sc->set_outcome("none");  // nothing to compare: not counted
       nodes[a.dataset()] = node;
       continue;
     }
@@ -339,9 +338,9 @@ absl::StatusOr<v1::Comparison> CompareRuns(const v1::SampleResults& samples_a,
                                        std::sqrt(static_cast<double>(n))
                                  : 0);
     } else {
-      PROCTOR_ASSIGN_OR_RETURN(PairedBootstrapResult boot,
-                               PairedBootstrap(kind, pa, pb, options.bootstrap_resamples,
-                                               options.bootstrap_seed));
+      PROCTOR_ASSIGN_OR_RETURN(
+          PairedBootstrapResult boot,
+          PairedBootstrap(kind, pa, pb, options.bootstrap_resamples, options.bootstrap_seed));
       sc->set_test("paired_bootstrap");
       sc->set_p_value(boot.p_value);
       sc->set_delta_stderr(boot.stderr_);

@@ -60,9 +60,9 @@ inline constexpr uint64_t kPairedBootstrapSeed = 20230701;
 inline constexpr int kPairedBootstrapResamples = 1000;
 
 struct PairedBootstrapResult {
-  double delta = 0;      // metric(B) - metric(A) on the full paired sample
-  double stderr_ = 0;    // standard deviation of the resampled deltas
-  double p_value = 1;    // two-sided, null-centred (see below)
+  double delta = 0;    // metric(B) - metric(A) on the full paired sample
+  double stderr_ = 0;  // standard deviation of the resampled deltas
+  double p_value = 1;  // two-sided, null-centred (see below)
   int resamples = 0;
 };
 
@@ -95,7 +95,8 @@ struct CompareOptions {
 // test is exact McNemar when every paired value of both runs is 0 or 100
 // (accuracy-type), else the paired bootstrap. A set is a win for B when B is
 // better (per the metric's direction) with p < alpha, a loss when A is, and
-// a tie otherwise. Groups, dimensions and Overall show B − A of the reported
+// a tie otherwise; a set without paired samples has outcome "none" and is
+// not counted. Groups, dimensions and Overall show B − A of the reported
 // scores, with a standard error propagated from the paired set errors
 // (mean: sqrt(Σse²)/k; weighted: sqrt(Σ(w·se)²)) when every member was
 // compared paired, else sqrt(se_A² + se_B²) of the two reports (unpaired).

@@ -31,7 +31,8 @@ absl::StatusOr<v1::SampleResultSet> DecodeSampleResults(std::string_view dataset
                                                         std::vector<IndexedScore> scores) {
   const SetDef* def = FindSet(dataset);
   if (def == nullptr) {
-    return absl::NotFoundError(absl::StrCat("set \"", std::string(dataset), "\" is not in the registry"));
+    return absl::NotFoundError(
+        absl::StrCat("set \"", std::string(dataset), "\" is not in the registry"));
   }
   std::sort(scores.begin(), scores.end(),
             [](const IndexedScore& a, const IndexedScore& b) { return a.first < b.first; });

@@ -22,10 +22,14 @@ TEST(McNemarExactTest, MatchesScipyBinomtest) {
     double p;
   };
   const Case cases[] = {
-      {0, 0, 1.0},          {1, 0, 1.0},
-      {5, 5, 1.0},          {3, 12, 0.03515625},
-      {12, 3, 0.03515625},  {10, 25, 0.016673847800120715},
-      {0, 7, 0.015625},     {40, 60, 0.05688793364098089},
+      {0, 0, 1.0},
+      {1, 0, 1.0},
+      {5, 5, 1.0},
+      {3, 12, 0.03515625},
+      {12, 3, 0.03515625},
+      {10, 25, 0.016673847800120715},
+      {0, 7, 0.015625},
+      {40, 60, 0.05688793364098089},
       {500, 560, 0.06990955946026937},
   };
   for (const Case& c : cases) {
@@ -229,6 +233,17 @@ TEST(CompareRunsTest, PairsBySampleIndexAndCountsUnpaired) {
   EXPECT_NEAR(c->sets(0).delta(), 100, 1e-12);
   EXPECT_FALSE(c->dimensions(0).paired());  // falls back to unpaired stderr
   EXPECT_NEAR(c->dimensions(0).delta_stderr(), std::sqrt(2.0), 1e-12);
+
+  // No common sample at all: not a tie, not counted.
+  b.set_sample_indices(0, 7);
+  sb.clear_sets();
+  *sb.add_sets() = b;
+  c = CompareRuns(sa, ResultsFor("a", {a}), sb, ResultsFor("b", {b}), CompareOptions{});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->sets(0).num_paired(), 0);
+  EXPECT_EQ(c->sets(0).test(), "none");
+  EXPECT_EQ(c->sets(0).outcome(), "none");
+  EXPECT_EQ(c->ties() + c->wins() + c->losses(), 0);
 }
 
 TEST(CompareRunsTest, ContinuousSetsUseBootstrapAndLowerIsBetter) {
@@ -298,8 +313,7 @@ TEST(DecodeSampleResultsTest, DecodesSortsAndSkipsUnjudged) {
   EXPECT_THAT(s->values(), ::testing::ElementsAre(0, 100, 100));
   EXPECT_EQ(s->num_samples_total(), 5);
 
-  EXPECT_EQ(DecodeSampleResults("no_such_set", 1, {}).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(DecodeSampleResults("no_such_set", 1, {}).status().code(), absl::StatusCode::kNotFound);
   std::vector<IndexedScore> garbage = {{3, std::string("\xff\xff\xff", 3)}};
   absl::StatusOr<v1::SampleResultSet> g = DecodeSampleResults("arc_e", 5, garbage);
   ASSERT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument);

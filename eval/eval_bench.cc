@@ -1,6 +1,6 @@
 // Measures planning and scoring speed of the eval library (reported in the
 // eval design note; never asserted on time). Usage:
-//   eval_bench DATA_DIR
+//   proctor_eval_bench DATA_DIR
 // Plans every set whose files are present in DATA_DIR, then scores a
 // synthetic output for every planned sample, and prints the timings.
 #include <chrono>

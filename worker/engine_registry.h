@@ -20,11 +20,9 @@ struct EngineOptions {
   ScriptedEngineOptions scripted;
   // Compute threads for CPU backends; 0 = backend default.
   int threads = 0;
-  // Model files must lie under one of these directories; empty = anywhere.
-  std::vector<std::string> allowed_model_roots;
   // Backends that open model files accept only paths under one of these
   // directories; empty = any path (the scripted backend opens no file).
-  std::vector<std::string> model_roots;
+  std::vector<std::string> allowed_model_roots;
 };
 
 // Returns a new engine for `backend`, or INVALID_ARGUMENT naming the unknown

@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
 
   proctor::worker::EngineOptions engine_options;
   engine_options.threads = absl::GetFlag(FLAGS_threads);
-  engine_options.model_roots = absl::GetFlag(FLAGS_model_roots);
+  engine_options.allowed_model_roots = absl::GetFlag(FLAGS_model_roots);
   engine_options.scripted.request_delay =
       absl::Milliseconds(absl::GetFlag(FLAGS_scripted_delay_ms));
   engine_options.scripted.load_delay =

@@ -133,8 +133,7 @@ absl::Status SweepStore::SetPaused(const std::string& name, bool paused, absl::T
   return UpdateOne(
       "UPDATE sweeps SET paused = ?, last_fired_slot_us = max(coalesce(last_fired_slot_us, ?), ?) "
       "WHERE name = ?",
-      name,
-      {paused ? 1 : 0, absl::ToUnixMicros(resume_from), absl::ToUnixMicros(resume_from)});
+      name, {paused ? 1 : 0, absl::ToUnixMicros(resume_from), absl::ToUnixMicros(resume_from)});
 }
 
 absl::Status SweepStore::BeginFiring(const std::string& name, absl::Time slot) {

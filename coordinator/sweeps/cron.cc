@@ -25,7 +25,7 @@ constexpr const char* kMonthNames[] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
 constexpr const char* kDayNames[] = {"SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
 
 constexpr FieldDef kFields[] = {
-    {"minute", 0, 59, nullptr},      {"hour", 0, 23, nullptr},
+    {"minute", 0, 59, nullptr},       {"hour", 0, 23, nullptr},
     {"day-of-month", 1, 31, nullptr}, {"month", 1, 12, kMonthNames},
     {"day-of-week", 0, 7, kDayNames},
 };
@@ -68,8 +68,8 @@ absl::StatusOr<bool> ParseField(const FieldDef& f, absl::string_view field,
     if (slash != absl::string_view::npos) {
       range = item.substr(0, slash);
       absl::string_view st = item.substr(slash + 1);
-      if (!absl::SimpleAtoi(st, &step) || st.empty() || st[0] == '+' || st[0] == '-' ||
-          step < 1 || step > f.max) {
+      if (!absl::SimpleAtoi(st, &step) || st.empty() || st[0] == '+' || st[0] == '-' || step < 1 ||
+          step > f.max) {
         return FieldError(f, field, absl::StrCat("bad step \"", st, "\""));
       }
     }
@@ -115,11 +115,16 @@ absl::StatusOr<CronSchedule> CronSchedule::Parse(const std::string& spec,
   std::string text(absl::StripAsciiWhitespace(spec));
   if (!text.empty() && text[0] == '@') {
     const std::string macro = absl::AsciiStrToLower(text);
-    if (macro == "@yearly" || macro == "@annually") text = "0 0 1 1 *";
-    else if (macro == "@monthly") text = "0 0 1 * *";
-    else if (macro == "@weekly") text = "0 0 * * 0";
-    else if (macro == "@daily" || macro == "@midnight") text = "0 0 * * *";
-    else if (macro == "@hourly") text = "0 * * * *";
+    if (macro == "@yearly" || macro == "@annually")
+      text = "0 0 1 1 *";
+    else if (macro == "@monthly")
+      text = "0 0 1 * *";
+    else if (macro == "@weekly")
+      text = "0 0 * * 0";
+    else if (macro == "@daily" || macro == "@midnight")
+      text = "0 0 * * *";
+    else if (macro == "@hourly")
+      text = "0 * * * *";
     else {
       return absl::InvalidArgumentError(absl::StrCat(
           "schedule: unknown macro \"", text,
@@ -128,9 +133,9 @@ absl::StatusOr<CronSchedule> CronSchedule::Parse(const std::string& spec,
   }
   std::vector<absl::string_view> fields = absl::StrSplit(text, ' ', absl::SkipEmpty());
   if (fields.size() != 5) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "schedule: \"", spec, "\" has ", fields.size(),
-        " fields; expected 5 (minute hour day-of-month month day-of-week)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("schedule: \"", spec, "\" has ", fields.size(),
+                     " fields; expected 5 (minute hour day-of-month month day-of-week)"));
   }
   std::vector<bool> bits;
   for (size_t i = 0; i < 5; ++i) {
@@ -139,11 +144,21 @@ absl::StatusOr<CronSchedule> CronSchedule::Parse(const std::string& spec,
     for (size_t v = 0; v < bits.size(); ++v) {
       if (!bits[v]) continue;
       switch (i) {
-        case 0: s.minutes_.set(v); break;
-        case 1: s.hours_.set(v); break;
-        case 2: s.days_.set(v); break;
-        case 3: s.months_.set(v); break;
-        case 4: s.weekdays_.set(v % 7); break;
+        case 0:
+          s.minutes_.set(v);
+          break;
+        case 1:
+          s.hours_.set(v);
+          break;
+        case 2:
+          s.days_.set(v);
+          break;
+        case 3:
+          s.months_.set(v);
+          break;
+        case 4:
+          s.weekdays_.set(v % 7);
+          break;
       }
     }
     if (i == 2) s.dom_star_ = *star;
@@ -192,9 +207,9 @@ absl::StatusOr<absl::Time> CronSchedule::NextAfter(absl::Time after) const {
     }
     c += 1;
   }
-  return absl::NotFoundError(
-      absl::StrCat("schedule: \"", spec_, "\" matches no time in the eight years after ",
-                   absl::FormatTime(after, tz_)));
+  return absl::NotFoundError(absl::StrCat("schedule: \"", spec_,
+                                          "\" matches no time in the eight years after ",
+                                          absl::FormatTime(after, tz_)));
 }
 
 }  // namespace proctor::coordinator

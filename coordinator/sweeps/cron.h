@@ -30,8 +30,7 @@ class CronSchedule {
   // means UTC). INVALID_ARGUMENT naming the field, e.g.
   // "schedule: hour field \"25\": value 25 out of range 0-23" or
   // "time_zone: unknown time zone \"Mars/Base\"".
-  static absl::StatusOr<CronSchedule> Parse(const std::string& spec,
-                                            const std::string& time_zone);
+  static absl::StatusOr<CronSchedule> Parse(const std::string& spec, const std::string& time_zone);
 
   // The first slot strictly after `after`. NOT_FOUND when the schedule
   // matches no time in the following eight years (e.g. "0 0 31 2 *").

@@ -18,8 +18,9 @@ absl::StatusOr<v1::SampleResults> GetSampleResults(Coordinator& coordinator,
                            coordinator.GetSampleScores(request.run_id()));
   for (int i = 0; i < request.datasets_size(); ++i) {
     const std::string& want = request.datasets(i);
-    if (std::none_of(scores.sets.begin(), scores.sets.end(),
-                     [&](const Coordinator::RunSampleScores::Set& s) { return s.dataset == want; })) {
+    if (std::none_of(
+            scores.sets.begin(), scores.sets.end(),
+            [&](const Coordinator::RunSampleScores::Set& s) { return s.dataset == want; })) {
       return absl::InvalidArgumentError(absl::StrCat("datasets[", i, "]: run ", request.run_id(),
                                                      " did not plan set \"", want, "\""));
     }

@@ -95,7 +95,8 @@ absl::StatusOr<std::vector<v1::ModelRef>> ExpandModelGlob(const std::string& pat
     return absl::UnavailableError(absl::StrCat("model_glob \"", pattern, "\": read error"));
   }
   if (rc == GLOB_NOSPACE) {
-    return absl::ResourceExhaustedError(absl::StrCat("model_glob \"", pattern, "\": out of memory"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("model_glob \"", pattern, "\": out of memory"));
   }
   std::sort(paths.begin(), paths.end());
   std::vector<v1::ModelRef> out;
@@ -154,8 +155,8 @@ absl::StatusOr<v1::Sweep> SweepManager::Create(v1::Sweep sweep) {
   const absl::Time now = clock_->Now();
   absl::StatusOr<absl::Time> next = cron.NextAfter(now);
   if (!next.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("schedule: \"", sweep.schedule(),
-                                                   "\" never fires (no matching date)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("schedule: \"", sweep.schedule(), "\" never fires (no matching date)"));
   }
   if (sweep.models_size() > 0 && !sweep.model_glob().empty()) {
     return absl::InvalidArgumentError("models, model_glob: give exactly one, not both");
@@ -195,6 +196,7 @@ absl::StatusOr<v1::Sweep> SweepManager::Create(v1::Sweep sweep) {
           absl::StrCat("spec.labels: \"", reserved, "\" is set by the sweep"));
     }
   }
+  PROCTOR_RETURN_IF_ERROR(launcher_->Validate(sweep.spec()));
   if (sweep.spec().priority() == v1::PRIORITY_UNSPECIFIED) {
     sweep.mutable_spec()->set_priority(v1::PRIORITY_SWEEP);
   }
@@ -255,6 +257,14 @@ absl::StatusOr<v1::TriggerSweepResponse> SweepManager::Trigger(const std::string
   const absl::Time now = absl::FromUnixSeconds(absl::ToUnixSeconds(clock_->Now()));
   v1::TriggerSweepResponse out;
   PROCTOR_ASSIGN_OR_RETURN(std::vector<std::string> ids, Fire(r, now, /*manual=*/true));
+  if (ids.empty()) {
+    absl::MutexLock elock(&errors_mu_);
+    auto it = last_error_.find(name);
+    if (it != last_error_.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("sweep ", name, " created no run: ", it->second));
+    }
+  }
   for (std::string& id : ids) out.add_run_ids(std::move(id));
   SetTimestamp(now, out.mutable_firing());
   return out;
@@ -267,7 +277,8 @@ absl::StatusOr<std::vector<std::string>> SweepManager::Fire(const SweepRecord& r
   std::vector<std::string> problems;
   if (!sweep.model_glob().empty()) {
     PROCTOR_ASSIGN_OR_RETURN(models, ExpandModelGlob(sweep.model_glob(), sweep.spec().model()));
-    if (models.empty()) problems.push_back(absl::StrCat("glob ", sweep.model_glob(), " matched nothing"));
+    if (models.empty())
+      problems.push_back(absl::StrCat("glob ", sweep.model_glob(), " matched nothing"));
   }
   std::map<std::string, std::string> labels = {{"sweep", sweep.name()},
                                                {"firing", FiringLabel(slot)}};

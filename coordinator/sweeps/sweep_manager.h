@@ -41,6 +41,9 @@ class RunLauncher {
       const std::map<std::string, std::string>& labels) = 0;
   // Plans and queues a run; returns its id. Errors as Coordinator::SubmitRun.
   virtual absl::StatusOr<std::string> Submit(v1::RunSpec spec) = 0;
+  // Cheap checks of a sweep's run template at creation (known suite and set
+  // names); INVALID_ARGUMENT naming the field. Default: accept.
+  virtual absl::Status Validate(const v1::RunSpec& spec) { return absl::OkStatus(); }
 };
 
 // Models matching `glob` (POSIX glob(3), sorted): regular files and
@@ -68,6 +71,7 @@ class SweepManager {
   absl::Status Delete(const std::string& name);
   // Fires now, outside the schedule (also when paused). Labels as a
   // scheduled firing (firing = now, to the second) plus trigger=manual.
+  // FAILED_PRECONDITION naming the problems when no run could be created.
   absl::StatusOr<v1::TriggerSweepResponse> Trigger(const std::string& name);
 
   // Fires every due sweep once and resumes pending firings. Returns the
@@ -81,7 +85,8 @@ class SweepManager {
   absl::StatusOr<v1::Sweep> View(const SweepRecord& record);
   // Creates the runs of one firing (those not already present).
   absl::StatusOr<std::vector<std::string>> Fire(const SweepRecord& record, absl::Time slot,
-                                                bool manual) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fire_mu_);
+                                                bool manual)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(fire_mu_);
   absl::Status TickOne(const SweepRecord& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(fire_mu_);
 
   SweepStore* const store_;

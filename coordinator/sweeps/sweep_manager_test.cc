@@ -46,6 +46,10 @@ class FakeLauncher final : public RunLauncher {
     }
     return out;
   }
+  absl::Status Validate(const v1::RunSpec& spec) override {
+    if (spec.suite() == "unknown") return absl::InvalidArgumentError("spec.suite: unknown suite");
+    return absl::OkStatus();
+  }
   std::vector<v1::Run> runs;
   std::string fail_model;
   bool unavailable = false;
@@ -100,8 +104,7 @@ TEST_F(SweepManagerTest, FiresExactlyOncePerSlot) {
   ASSERT_TRUE(manager_->Tick().ok());
   clock_.Advance(absl::Minutes(59));
   ASSERT_TRUE(manager_->Tick().ok());
-  EXPECT_THAT(launcher_.Fired(),
-              ElementsAre("m1@2026-11-27T11:00:00Z", "m2@2026-11-27T11:00:00Z"));
+  EXPECT_THAT(launcher_.Fired(), ElementsAre("m1@2026-11-27T11:00:00Z", "m2@2026-11-27T11:00:00Z"));
   EXPECT_EQ(launcher_.runs[0].spec().labels().at("sweep"), "nightly");
   EXPECT_EQ(launcher_.runs[0].spec().priority(), v1::PRIORITY_SWEEP);
   EXPECT_EQ(launcher_.runs[0].spec().suite(), "tiny");
@@ -121,9 +124,8 @@ TEST_F(SweepManagerTest, MissedWhileDownFiresOnceOnStart) {
   Reopen();
   ASSERT_TRUE(manager_->Tick().ok());
   ASSERT_TRUE(manager_->Tick().ok());
-  EXPECT_THAT(launcher_.Fired(),
-              ElementsAre("m1@2026-11-27T11:00:00Z", "m2@2026-11-27T11:00:00Z",
-                          "m1@2026-11-27T15:00:00Z", "m2@2026-11-27T15:00:00Z"));
+  EXPECT_THAT(launcher_.Fired(), ElementsAre("m1@2026-11-27T11:00:00Z", "m2@2026-11-27T11:00:00Z",
+                                             "m1@2026-11-27T15:00:00Z", "m2@2026-11-27T15:00:00Z"));
 }
 
 TEST_F(SweepManagerTest, InterruptedFiringResumesWithoutDuplicates) {
@@ -139,8 +141,7 @@ TEST_F(SweepManagerTest, InterruptedFiringResumesWithoutDuplicates) {
   Reopen();
   ASSERT_TRUE(manager_->Tick().ok());
   ASSERT_TRUE(manager_->Tick().ok());
-  EXPECT_THAT(launcher_.Fired(),
-              ElementsAre("m1@2026-11-27T11:00:00Z", "m2@2026-11-27T11:00:00Z"));
+  EXPECT_THAT(launcher_.Fired(), ElementsAre("m1@2026-11-27T11:00:00Z", "m2@2026-11-27T11:00:00Z"));
 }
 
 TEST_F(SweepManagerTest, UnavailableCoordinatorRetriesTheSameSlot) {
@@ -151,8 +152,7 @@ TEST_F(SweepManagerTest, UnavailableCoordinatorRetriesTheSameSlot) {
   launcher_.unavailable = false;
   clock_.Advance(absl::Minutes(5));
   ASSERT_TRUE(manager_->Tick().ok());
-  EXPECT_THAT(launcher_.Fired(),
-              ElementsAre("m1@2026-11-27T11:00:00Z", "m2@2026-11-27T11:00:00Z"));
+  EXPECT_THAT(launcher_.Fired(), ElementsAre("m1@2026-11-27T11:00:00Z", "m2@2026-11-27T11:00:00Z"));
 }
 
 TEST_F(SweepManagerTest, RefusedModelIsSkippedAndReported) {
@@ -222,6 +222,17 @@ TEST_F(SweepManagerTest, TriggerFiresNowWithoutMovingTheSchedule) {
   EXPECT_EQ(manager_->Trigger("nope").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SweepManagerTest, TriggerThatCreatesNoRunFails) {
+  ASSERT_TRUE(manager_->Create(Hourly("nightly")).ok());
+  launcher_.fail_model = "m1";
+  v1::Sweep one = Hourly("solo");
+  one.mutable_models()->RemoveLast();
+  ASSERT_TRUE(manager_->Create(one).ok());
+  absl::StatusOr<v1::TriggerSweepResponse> t = manager_->Trigger("solo");
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(t.status().message(), HasSubstr("model m1"));
+}
+
 TEST_F(SweepManagerTest, CreateValidatesAndNamesTheField) {
   struct Case {
     std::function<void(v1::Sweep&)> mutate;
@@ -237,10 +248,14 @@ TEST_F(SweepManagerTest, CreateValidatesAndNamesTheField) {
       {[](v1::Sweep& s) { s.clear_models(); }, "models, model_glob: give a model list"},
       {[](v1::Sweep& s) { s.mutable_models(1)->set_name("m1"); }, "models[1]: duplicate"},
       {[](v1::Sweep& s) { s.mutable_models(0)->clear_name(); }, "models[0].name"},
-      {[](v1::Sweep& s) { s.clear_models(); s.set_model_glob("rel/*.gguf"); },
+      {[](v1::Sweep& s) {
+         s.clear_models();
+         s.set_model_glob("rel/*.gguf");
+       },
        "model_glob: \"rel/*.gguf\" must be an absolute path"},
       {[](v1::Sweep& s) { s.mutable_spec()->clear_suite(); }, "spec: give a suite or datasets"},
       {[](v1::Sweep& s) { s.mutable_spec()->set_limit(-1); }, "spec.limit"},
+      {[](v1::Sweep& s) { s.mutable_spec()->set_suite("unknown"); }, "spec.suite: unknown"},
       {[](v1::Sweep& s) { (*s.mutable_spec()->mutable_labels())["sweep"] = "x"; },
        "spec.labels: \"sweep\""},
   };

@@ -1,7 +1,10 @@
 #include "coordinator/sweeps/sweep_service.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/grpc_status.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -38,9 +41,33 @@ absl::StatusOr<std::string> CoordinatorLauncher::Submit(v1::RunSpec spec) {
   return run.run_id();
 }
 
+absl::Status CoordinatorLauncher::Validate(const v1::RunSpec& spec) {
+  if (!spec.suite().empty()) {
+    std::vector<std::string> names;
+    bool found = false;
+    for (const v1::SuiteInfo& s : c_->catalog().ListSuites()) {
+      found = found || s.name() == spec.suite();
+      names.push_back(s.name());
+    }
+    if (!found) {
+      return absl::InvalidArgumentError(absl::StrCat("spec.suite: unknown suite \"", spec.suite(),
+                                                     "\"; known: ", absl::StrJoin(names, ", ")));
+    }
+  }
+  std::vector<v1::DatasetInfo> known = c_->catalog().ListDatasets();
+  for (int i = 0; i < spec.datasets_size(); ++i) {
+    const std::string& want = spec.datasets(i).name();
+    if (std::none_of(known.begin(), known.end(),
+                     [&](const v1::DatasetInfo& d) { return d.name() == want; })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.datasets[", i, "].name: unknown set \"", want, "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
 grpc::Status SweepServiceImpl::CreateSweep(grpc::ServerContext*,
-                                           const v1::CreateSweepRequest* request,
-                                           v1::Sweep* out) {
+                                           const v1::CreateSweepRequest* request, v1::Sweep* out) {
   return Reply(m_->Create(request->sweep()), out);
 }
 
@@ -63,8 +90,7 @@ grpc::Status SweepServiceImpl::PauseSweep(grpc::ServerContext*,
 }
 
 grpc::Status SweepServiceImpl::ResumeSweep(grpc::ServerContext*,
-                                           const v1::ResumeSweepRequest* request,
-                                           v1::Sweep* out) {
+                                           const v1::ResumeSweepRequest* request, v1::Sweep* out) {
   return Reply(m_->Resume(request->name()), out);
 }
 
@@ -94,8 +120,8 @@ absl::StatusOr<std::unique_ptr<SweepsRuntime>> SweepsRuntime::Start(const std::s
                                                                     const Clock* clock,
                                                                     absl::Duration period) {
   PROCTOR_ASSIGN_OR_RETURN(std::unique_ptr<SweepStore> store, SweepStore::Open(store_path));
-  auto runtime = std::unique_ptr<SweepsRuntime>(
-      new SweepsRuntime(std::move(store), coordinator, clock));
+  auto runtime =
+      std::unique_ptr<SweepsRuntime>(new SweepsRuntime(std::move(store), coordinator, clock));
   // The timer's first Tick runs at once: firings missed while down fire now.
   runtime->manager_.StartBackground(period);
   return runtime;

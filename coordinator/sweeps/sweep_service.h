@@ -23,6 +23,8 @@ class CoordinatorLauncher final : public RunLauncher {
   absl::StatusOr<std::vector<v1::Run>> FindRuns(
       const std::map<std::string, std::string>& labels) override;
   absl::StatusOr<std::string> Submit(v1::RunSpec spec) override;
+  // The suite and every dataset name must be in the coordinator's catalog.
+  absl::Status Validate(const v1::RunSpec& spec) override;
 
  private:
   Coordinator* const c_;
@@ -37,8 +39,7 @@ class SweepServiceImpl final : public v1::SweepService::Service {
   grpc::Status GetSweep(grpc::ServerContext*, const v1::GetSweepRequest*, v1::Sweep*) override;
   grpc::Status ListSweeps(grpc::ServerContext*, const v1::ListSweepsRequest*,
                           v1::ListSweepsResponse*) override;
-  grpc::Status PauseSweep(grpc::ServerContext*, const v1::PauseSweepRequest*,
-                          v1::Sweep*) override;
+  grpc::Status PauseSweep(grpc::ServerContext*, const v1::PauseSweepRequest*, v1::Sweep*) override;
   grpc::Status ResumeSweep(grpc::ServerContext*, const v1::ResumeSweepRequest*,
                            v1::Sweep*) override;
   grpc::Status DeleteSweep(grpc::ServerContext*, const v1::DeleteSweepRequest*,

@@ -128,6 +128,7 @@ class SecurityTest : public ::testing::Test {
           std::function<absl::Status()>([] { return pki_->Issue("ca", "server"); }),
           std::function<absl::Status()>([] { return pki_->Issue("ca", "worker"); }),
           std::function<absl::Status()>([] { return pki_->Issue("ca", "expired", -1); }),
+          std::function<absl::Status()>([] { return pki_->Issue("ca", "expired-server", -1); }),
           std::function<absl::Status()>([] { return pki_->Issue("other-ca", "rogue"); })}) {
       if (pki_ok_->ok()) *pki_ok_ = step();
     }
@@ -357,7 +358,13 @@ TEST_F(SecurityTest, WorkerWithoutClientCertificateCannotRegister) {
                   ->StartWorker("no-cert-worker", {"--tls_ca_file=" + pki_->cert("ca"),
                                                    "--auth_token_file=" + *dir_ + "/worker.token"})
                   .ok());
-  absl::SleepFor(absl::Seconds(2));
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (absl::Now() < deadline &&
+         cluster_->WorkerLog("no-cert-worker").find("UNAUTHENTICATED") == std::string::npos) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(cluster_->WorkerLog("no-cert-worker"),
+              HasSubstr("worker calls need a verified TLS client certificate"));
   ExpectStoreUntouched(Channel(cluster_->port(), ServerOnlyTls()));
 }
 
@@ -393,6 +400,17 @@ TEST_F(SecurityTest, RenewedServerCertificateIsServedWithoutRestart) {
   }
   EXPECT_TRUE(renewed) << "the coordinator still serves the old certificate";
   EXPECT_EQ(ListRuns(Channel(port, ServerOnlyTls()), kAdminToken).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(SecurityTest, ClientsRefuseAnExpiredServerCertificate) {
+  std::vector<std::string> flags =
+      WithFlag(SecureFlags(), "--tls_cert_file=" + pki_->cert("expired-server"));
+  flags = WithFlag(flags, "--tls_key_file=" + pki_->key("expired-server"));
+  ASSERT_TRUE(cluster_->StartCoordinator(flags).ok()) << cluster_->CoordinatorLog();
+  EXPECT_EQ(ListRuns(Channel(cluster_->port(), ServerOnlyTls()), kAdminToken).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ListRuns(Channel(cluster_->port(), WorkerTls()), kAdminToken).error_code(),
             grpc::StatusCode::UNAVAILABLE);
 }
 

@@ -1,6 +1,7 @@
 // proctor_engine_bench: CPU engine figures on a real model (reported, never
 // asserted). Usage:
 //   proctor_engine_bench [--model PATH] [--threads N] [--questions Q] [--choices C]
+//                        [--prefill-tokens P] [--decode-tokens D] [--speed-only]
 // Default model: $PROCTOR_SHARED_DATA/models/stories260K/stories260K.gguf.
 // Prints prefill tokens/s, decode tokens/s, and multiple-choice scoring
 // requests/s with and without prefix sharing (plus the positions computed).
@@ -36,7 +37,8 @@ constexpr const char* kFewShot =
 
 int Main(int argc, char** argv) {
   std::string model_path;
-  int threads = 2, questions = 20, choices = 4;
+  int threads = 2, questions = 20, choices = 4, prefill_tokens = 128, decode_tokens = 32;
+  bool speed_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -48,10 +50,16 @@ int Main(int argc, char** argv) {
       if (!absl::SimpleAtoi(argv[++i], &questions) || questions <= 0) return 2;
     } else if (a == "--choices" && has_value) {
       if (!absl::SimpleAtoi(argv[++i], &choices) || choices <= 0) return 2;
+    } else if (a == "--prefill-tokens" && has_value) {
+      if (!absl::SimpleAtoi(argv[++i], &prefill_tokens) || prefill_tokens <= 0) return 2;
+    } else if (a == "--decode-tokens" && has_value) {
+      if (!absl::SimpleAtoi(argv[++i], &decode_tokens) || decode_tokens <= 0) return 2;
+    } else if (a == "--speed-only") {
+      speed_only = true;
     } else {
       std::fprintf(stderr,
                    "usage: proctor_engine_bench [--model PATH] [--threads N] [--questions Q] "
-                   "[--choices C]\n");
+                   "[--choices C] [--prefill-tokens P] [--decode-tokens D] [--speed-only]\n");
       return 2;
     }
   }
@@ -75,11 +83,16 @@ int Main(int argc, char** argv) {
   std::printf("model: %s\n  %s\n  threads=%d simd=%s\n", model_path.c_str(),
               m.config().DebugString().c_str(), threads, kernels::HaveAvx2() ? "avx2" : "portable");
 
-  // Prefill: one chunk of 128 tokens (or what the context allows), repeated.
+  // Prefill: one chunk of P tokens (or what the context allows), repeated.
   {
-    const int64_t n = std::min<int64_t>(128, m.config().context_length - 1);
-    std::vector<int32_t> toks = m.tokenizer()->EncodeWithBos(std::string(kFewShot) + kFewShot);
-    toks.resize(static_cast<size_t>(n), toks.back());
+    const int64_t n = std::min<int64_t>(prefill_tokens, m.config().context_length - 1);
+    std::string text;
+    std::vector<int32_t> toks;
+    while (static_cast<int64_t>(toks.size()) < n) {
+      text += kFewShot;
+      toks = m.tokenizer()->EncodeWithBos(text);
+    }
+    toks.resize(static_cast<size_t>(n));
     int reps = 0;
     const double t0 = Now();
     do {
@@ -96,8 +109,8 @@ int Main(int argc, char** argv) {
     KvCache cache(m.config());
     if (!tf.Extend(m.tokenizer()->EncodeWithBos("Once upon a time"), &cache).ok()) return 1;
     std::vector<float> logits(static_cast<size_t>(m.config().vocab_size));
-    const int steps =
-        static_cast<int>(std::min<int64_t>(32, m.config().context_length - cache.length()));
+    const int steps = static_cast<int>(
+        std::min<int64_t>(decode_tokens, m.config().context_length - cache.length()));
     const double t0 = Now();
     for (int i = 0; i < steps; ++i) {
       const int64_t last = cache.length() - 1;
@@ -109,6 +122,7 @@ int Main(int argc, char** argv) {
     const double dt = Now() - t0;
     std::printf("decode: %d tokens in %.2f s = %.1f tokens/s\n", steps, dt, steps / dt);
   }
+  if (speed_only) return 0;
   // Multiple choice: a few-shot prefix, Q questions, C choices each.
   v1::Job job;
   job.add_prefixes(kFewShot);
