@@ -235,7 +235,8 @@ TEST(CompareRunsTest, PairsBySampleIndexAndCountsUnpaired) {
   EXPECT_NEAR(c->dimensions(0).delta_stderr(), std::sqrt(2.0), 1e-12);
 
   // No common sample at all: not a tie, not counted.
-  b.set_sample_indices(0, 7);
+  b.set_sample_indices(0, 6);
+  b.set_sample_indices(1, 7);
   sb.clear_sets();
   *sb.add_sets() = b;
   c = CompareRuns(sa, ResultsFor("a", {a}), sb, ResultsFor("b", {b}), CompareOptions{});

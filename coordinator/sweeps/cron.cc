@@ -131,7 +131,8 @@ absl::StatusOr<CronSchedule> CronSchedule::Parse(const std::string& spec,
           "\" (known: @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly)"));
     }
   }
-  std::vector<absl::string_view> fields = absl::StrSplit(text, ' ', absl::SkipEmpty());
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(text, absl::ByAnyChar(" \t"), absl::SkipEmpty());
   if (fields.size() != 5) {
     return absl::InvalidArgumentError(
         absl::StrCat("schedule: \"", spec, "\" has ", fields.size(),
