@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
+#include "common/periodic_thread.h"
 #include "common/status_macros.h"
 #include "coordinator/auth_paths.h"
 #include "google/protobuf/util/time_util.h"
@@ -119,37 +120,7 @@ absl::Status ValidateSpec(const v1::RunSpec& spec) {
   return absl::OkStatus();
 }
 
-class BackgroundThreadImpl;
-
 }  // namespace
-
-// Runs Coordinator::Tick periodically until stopped.
-class BackgroundThread {
- public:
-  BackgroundThread(Coordinator* c, absl::Duration period)
-      : thread_([this, c, period] {
-          absl::MutexLock lock(&mu_);
-          while (!stop_) {
-            mu_.AwaitWithTimeout(absl::Condition(&stop_), period);
-            if (stop_) break;
-            mu_.Unlock();
-            c->Tick();
-            mu_.Lock();
-          }
-        }) {}
-  ~BackgroundThread() {
-    {
-      absl::MutexLock lock(&mu_);
-      stop_ = true;
-    }
-    thread_.join();
-  }
-
- private:
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-};
 
 Coordinator::Coordinator(Store* store, const eval::Catalog* catalog, const Clock* clock,
                          CoordinatorMetrics* metrics, CoordinatorOptions options)
@@ -177,7 +148,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(Store* store,
 
 void Coordinator::StartBackground(absl::Duration period) {
   absl::MutexLock lock(&background_mu_);
-  if (!background_) background_ = std::make_unique<BackgroundThread>(this, period);
+  if (!background_) background_ = std::make_unique<PeriodicThread>(period, [this] { Tick(); });
 }
 
 void Coordinator::Shutdown() {

@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/periodic_thread.h"
 #include "coordinator/metrics.h"
 #include "coordinator/persist_queue.h"
 #include "coordinator/scheduling/job_state.h"
@@ -206,7 +207,7 @@ class Coordinator {
   uint64_t worker_seq_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Mutex background_mu_;
-  std::unique_ptr<class BackgroundThread> background_;
+  std::unique_ptr<PeriodicThread> background_ ABSL_GUARDED_BY(background_mu_);
 };
 
 }  // namespace proctor::coordinator

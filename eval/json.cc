@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "eval/strings.h"
+#include "common/utf8.h"
 
 namespace proctor::eval {
 
@@ -146,24 +147,6 @@ class Parser {
     return JsonValue::Number(d, std::move(raw));
   }
 
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
-
   absl::StatusOr<uint32_t> Hex4() {
     if (pos_ + 4 > s_.size()) return Error("truncated \\u escape");
     uint32_t v = 0;
@@ -235,7 +218,7 @@ class Parser {
           } else if (code >= 0xDC00 && code <= 0xDFFF) {
             return Error("lone low surrogate");
           }
-          AppendUtf8(code, &out);
+          proctor::AppendUtf8(code, &out);
           break;
         }
         default:

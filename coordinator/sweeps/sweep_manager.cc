@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
+#include "common/periodic_thread.h"
 #include "common/status_macros.h"
 #include "coordinator/sweeps/cron.h"
 
@@ -50,36 +51,6 @@ absl::Status ValidateName(const std::string& name) {
 std::string ModelKey(const v1::ModelRef& m) { return m.path().empty() ? m.name() : m.path(); }
 
 }  // namespace
-
-// Runs SweepManager::Tick periodically until destroyed.
-class SweepTimer {
- public:
-  SweepTimer(SweepManager* m, absl::Duration period)
-      : thread_([this, m, period] {
-          absl::MutexLock lock(&mu_);
-          while (!stop_) {
-            mu_.Unlock();
-            absl::Status s = m->Tick();
-            if (!s.ok()) {
-              PROCTOR_LOG(WARNING) << "sweeps: " << s;
-            }
-            mu_.Lock();
-            mu_.AwaitWithTimeout(absl::Condition(&stop_), period);
-          }
-        }) {}
-  ~SweepTimer() {
-    {
-      absl::MutexLock lock(&mu_);
-      stop_ = true;
-    }
-    thread_.join();
-  }
-
- private:
-  absl::Mutex mu_;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-};
 
 absl::StatusOr<std::vector<v1::ModelRef>> ExpandModelGlob(const std::string& pattern,
                                                           const v1::ModelRef& base) {
@@ -362,11 +333,20 @@ absl::Status SweepManager::Tick() {
 
 void SweepManager::StartBackground(absl::Duration period) {
   absl::MutexLock lock(&thread_mu_);
-  if (!timer_) timer_ = std::make_unique<SweepTimer>(this, period);
+  if (!timer_) {
+    timer_ = std::make_unique<PeriodicThread>(
+        period,
+        [this] {
+          if (absl::Status s = Tick(); !s.ok()) {
+            PROCTOR_LOG(WARNING) << "sweeps: " << s;
+          }
+        },
+        PeriodicThread::Start::kImmediately);
+  }
 }
 
 void SweepManager::Shutdown() {
-  std::unique_ptr<SweepTimer> timer;
+  std::unique_ptr<PeriodicThread> timer;
   {
     absl::MutexLock lock(&thread_mu_);
     timer = std::move(timer_);

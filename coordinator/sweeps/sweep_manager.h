@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "common/periodic_thread.h"
 #include "coordinator/store/sweep_store.h"
 #include "proctor/v1/common.pb.h"
 #include "proctor/v1/sweeps.pb.h"
@@ -98,7 +99,7 @@ class SweepManager {
   std::map<std::string, std::string> last_error_ ABSL_GUARDED_BY(errors_mu_);
 
   absl::Mutex thread_mu_;
-  std::unique_ptr<class SweepTimer> timer_ ABSL_GUARDED_BY(thread_mu_);
+  std::unique_ptr<PeriodicThread> timer_ ABSL_GUARDED_BY(thread_mu_);
 };
 
 }  // namespace proctor::coordinator

@@ -1,0 +1,33 @@
+// UTF-8 helpers shared by the JSON reader (eval/) and the byte-level BPE
+// tokenizer (worker/engine/).
+#ifndef PROCTOR_COMMON_UTF8_H_
+#define PROCTOR_COMMON_UTF8_H_
+
+#include <cstdint>
+#include <string>
+
+namespace proctor {
+
+// Appends the UTF-8 encoding of code point `cp` (at most 0x10FFFF; the caller
+// validates) to `out`.
+inline void AppendUtf8(uint32_t cp, std::string* out) {
+  if (cp < 0x80) {
+    out->push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+}
+
+}  // namespace proctor
+
+#endif  // PROCTOR_COMMON_UTF8_H_
