@@ -14,6 +14,7 @@
 #include "common/periodic_thread.h"
 #include "common/status_macros.h"
 #include "coordinator/auth_paths.h"
+#include "coordinator/proto_time.h"
 #include "google/protobuf/util/time_util.h"
 
 namespace proctor::coordinator {
@@ -27,14 +28,6 @@ constexpr size_t kMaxNameBytes = 4096;
 bool IsTerminalRun(v1::RunState s) {
   return s == v1::RUN_STATE_SUCCEEDED || s == v1::RUN_STATE_FAILED ||
          s == v1::RUN_STATE_CANCELLED;
-}
-
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t us = absl::ToUnixMicros(t);
-  ts.set_seconds(us / 1'000'000);
-  ts.set_nanos(static_cast<int32_t>((us % 1'000'000) * 1000));
-  return ts;
 }
 
 std::string NewRunId(absl::Time now) {
@@ -288,9 +281,9 @@ v1::Run Coordinator::RunProto(const RunEntry& run) const {
   out.set_run_id(run.record.run_id);
   *out.mutable_spec() = run.record.spec;
   out.set_state(run.record.state);
-  *out.mutable_created_at() = ToProto(run.record.created_at);
+  *out.mutable_created_at() = TimeToProto(run.record.created_at);
   if (run.record.finished_at != absl::InfinitePast()) {
-    *out.mutable_finished_at() = ToProto(run.record.finished_at);
+    *out.mutable_finished_at() = TimeToProto(run.record.finished_at);
   }
   out.set_failure_reason(run.record.failure_reason);
   auto count = [&run](v1::JobState s) {
@@ -559,7 +552,7 @@ absl::StatusOr<v1::Results> Coordinator::GetResults(const std::string& run_id) {
   results.set_run_id(run_id);
   results.set_model(record.spec.model().name());
   results.set_state(record.state);
-  *results.mutable_computed_at() = ToProto(clock_->Now());
+  *results.mutable_computed_at() = TimeToProto(clock_->Now());
   return results;
 }
 

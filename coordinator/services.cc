@@ -6,17 +6,30 @@
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "coordinator/auth_processor.h"
+#include "coordinator/proto_time.h"
 #include "coordinator/sweeps/run_comparison.h"
 
 namespace proctor::coordinator {
 namespace {
 
 const char* CodeName(grpc::StatusCode code) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",         "UNKNOWN",        "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+  static constexpr const char* kNames[] = {"OK",
+                                           "CANCELLED",
+                                           "UNKNOWN",
+                                           "INVALID_ARGUMENT",
+                                           "DEADLINE_EXCEEDED",
+                                           "NOT_FOUND",
+                                           "ALREADY_EXISTS",
+                                           "PERMISSION_DENIED",
+                                           "RESOURCE_EXHAUSTED",
+                                           "FAILED_PRECONDITION",
+                                           "ABORTED",
+                                           "OUT_OF_RANGE",
+                                           "UNIMPLEMENTED",
+                                           "INTERNAL",
+                                           "UNAVAILABLE",
+                                           "DATA_LOSS",
+                                           "UNAUTHENTICATED"};
   const int i = static_cast<int>(code);
   return (i >= 0 && i <= 16) ? kNames[i] : "UNKNOWN";
 }
@@ -86,9 +99,7 @@ grpc::Status EvaluationServiceImpl::WatchRun(grpc::ServerContext* context,
       if (!run.ok()) return run.status();
       v1::RunEvent event;
       const absl::Time now = absl::Now();
-      const int64_t us = absl::ToUnixMicros(now);
-      event.mutable_time()->set_seconds(us / 1'000'000);
-      event.mutable_time()->set_nanos(static_cast<int32_t>((us % 1'000'000) * 1000));
+      *event.mutable_time() = TimeToProto(now);
       *event.mutable_run() = *std::move(run);
       if (!writer->Write(event)) return absl::CancelledError("client went away");
       const auto state = event.run().state();
@@ -154,8 +165,7 @@ grpc::Status WorkerServiceImpl::Lease(grpc::ServerContext*, const v1::LeaseReque
   return Handle(metrics_, "Lease", [&] { return Assign(c_->Lease(*request), out); });
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*,
-                                          const v1::HeartbeatRequest* request,
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* out) {
   return Handle(metrics_, "Heartbeat", [&] { return Assign(c_->Heartbeat(*request), out); });
 }

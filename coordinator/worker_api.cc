@@ -8,30 +8,13 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/proto_time.h"
 #include "coordinator/scheduling/job_state.h"
 
 namespace proctor::coordinator {
 namespace {
 
 constexpr size_t kMaxOutputsPerMessage = 100'000;
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
-void ToProto(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t ns = absl::ToInt64Nanoseconds(d);
-  out->set_seconds(ns / 1'000'000'000);
-  out->set_nanos(static_cast<int32_t>(ns % 1'000'000'000));
-}
-
-google::protobuf::Timestamp TimeProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t us = absl::ToUnixMicros(t);
-  ts.set_seconds(us / 1'000'000);
-  ts.set_nanos(static_cast<int32_t>((us % 1'000'000) * 1000));
-  return ts;
-}
 
 WorkerProfile ProfileOf(const std::string& worker_id, const v1::WorkerCapabilities& caps) {
   WorkerProfile p;
@@ -124,15 +107,15 @@ absl::StatusOr<v1::JobState> Coordinator::ApplyJobEvent(JobRecord& job, JobEvent
 absl::StatusOr<JobRecord*> Coordinator::FindLeasedJob(int64_t job_id, int64_t fencing_token) {
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "stale fencing token ", fencing_token, " for job ", job_id,
-        " (no current lease: the job is unknown or its run is finished)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("stale fencing token ", fencing_token, " for job ", job_id,
+                     " (no current lease: the job is unknown or its run is finished)"));
   }
   JobRecord& job = it->second;
   if (job.state != v1::JOB_STATE_LEASED || job.fencing_token != fencing_token) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "stale fencing token ", fencing_token, " for job ", job_id, " (job is ",
-        v1::JobState_Name(job.state), ", current token ", job.fencing_token, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("stale fencing token ", fencing_token, " for job ", job_id, " (job is ",
+                     v1::JobState_Name(job.state), ", current token ", job.fencing_token, ")"));
   }
   return &job;
 }
@@ -177,7 +160,8 @@ absl::StatusOr<v1::RegisterResponse> Coordinator::Register(const v1::RegisterReq
         workers_.erase(w);
       }
     }
-    const std::string id = absl::StrCat(request.worker_name(), "@", incarnation_, ".", ++worker_seq_);
+    const std::string id =
+        absl::StrCat(request.worker_name(), "@", incarnation_, ".", ++worker_seq_);
     WorkerEntry entry;
     entry.info.set_worker_id(id);
     entry.info.set_worker_name(request.worker_name());
@@ -191,12 +175,11 @@ absl::StatusOr<v1::RegisterResponse> Coordinator::Register(const v1::RegisterReq
     workers_[id] = std::move(entry);
     worker_by_name_[request.worker_name()] = id;
     out.set_worker_id(id);
-    ToProto(options_.heartbeat_interval, out.mutable_heartbeat_interval());
-    ToProto(options_.lease_ttl, out.mutable_lease_ttl());
+    DurationToProto(options_.heartbeat_interval, out.mutable_heartbeat_interval());
+    DurationToProto(options_.lease_ttl, out.mutable_lease_ttl());
     RefreshGauges();
-    PROCTOR_LOG(INFO) << "worker " << id << " registered (backend " << caps.backend()
-                      << ", gpus " << caps.gpu_count() << (caps.sandbox() ? ", sandbox" : "")
-                      << ")";
+    PROCTOR_LOG(INFO) << "worker " << id << " registered (backend " << caps.backend() << ", gpus "
+                      << caps.gpu_count() << (caps.sandbox() ? ", sandbox" : "") << ")";
   }
   for (uint64_t t : tickets) PROCTOR_RETURN_IF_ERROR(persist_.Await(t));
   return out;
@@ -207,10 +190,10 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
   if (request.wait().seconds() < 0 || request.wait().nanos() < 0) {
     return absl::InvalidArgumentError("wait must be >= 0");
   }
-  const absl::Duration wait = std::min(FromProto(request.wait()), options_.max_lease_wait);
+  const absl::Duration wait = std::min(DurationFromProto(request.wait()), options_.max_lease_wait);
   const absl::Time deadline = absl::Now() + wait;
   v1::LeaseResponse out;
-  ToProto(options_.lease_ttl, out.mutable_lease_ttl());
+  DurationToProto(options_.lease_ttl, out.mutable_lease_ttl());
   JobRecord job;
   uint64_t ticket = 0;
   absl::Time pick_start;
@@ -241,7 +224,7 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
       worker = &w->second;
     }
     if (!picked) {
-      ToProto(absl::Seconds(1), out.mutable_retry_after());
+      DurationToProto(absl::Seconds(1), out.mutable_retry_after());
       return out;
     }
     JobRecord& j = jobs_.at(picked->job_id);
@@ -294,11 +277,10 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
   return out;
 }
 
-absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(
-    const v1::HeartbeatRequest& request) {
+absl::StatusOr<v1::HeartbeatResponse> Coordinator::Heartbeat(const v1::HeartbeatRequest& request) {
   if (request.worker_id().empty()) return absl::InvalidArgumentError("worker_id is empty");
   v1::HeartbeatResponse out;
-  ToProto(options_.lease_ttl, out.mutable_lease_ttl());
+  DurationToProto(options_.lease_ttl, out.mutable_lease_ttl());
   absl::MutexLock lock(&mu_);
   auto w = workers_.find(request.worker_id());
   if (w == workers_.end()) {
@@ -345,8 +327,8 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::ReportOutputs(
     return absl::InvalidArgumentError(
         absl::StrCat("outputs: more than ", kMaxOutputsPerMessage, " in one message"));
   }
-  const int ends = (request.complete() ? 1 : 0) + (request.has_failure() ? 1 : 0) +
-                   (request.release() ? 1 : 0);
+  const int ends =
+      (request.complete() ? 1 : 0) + (request.has_failure() ? 1 : 0) + (request.release() ? 1 : 0);
   if (ends > 1) {
     return absl::InvalidArgumentError("set at most one of complete, failure and release");
   }
@@ -388,8 +370,8 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::StoreOutputs(
       const int64_t id = o.request_id();
       if (id <= 0 || static_cast<size_t>(id) >= run.request_to_sample.size() ||
           run.request_to_sample[static_cast<size_t>(id)] < 0) {
-        return absl::InvalidArgumentError(absl::StrCat("outputs[", i, "].request_id: ", id,
-                                                       " is not a request of run ", run.record.run_id));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "outputs[", i, "].request_id: ", id, " is not a request of run ", run.record.run_id));
       }
       if (o.result_case() == v1::Output::RESULT_NOT_SET) {
         return absl::InvalidArgumentError(absl::StrCat("outputs[", i, "]: no result set"));
@@ -422,9 +404,9 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::StoreOutputs(
     absl::StatusOr<std::string> score =
         catalog_->ScoreSample(to_score[i].dataset, to_score[i].target, to_score[i].outputs);
     if (!score.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "output for request ", to_score[i].outputs.front().request_id(), " of set ",
-          to_score[i].dataset, " cannot be scored: ", score.status().message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("output for request ", to_score[i].outputs.front().request_id(), " of set ",
+                       to_score[i].dataset, " cannot be scored: ", score.status().message()));
     }
     batch.scores[i].score = *std::move(score);
   }
@@ -510,8 +492,8 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::EndJob(
         !w->second.drain_requested) {
       w->second.info.set_state(v1::WORKER_STATE_IDLE);
     }
-    if (run_changed && (run.record.state == v1::RUN_STATE_SUCCEEDED ||
-                        run.record.state == v1::RUN_STATE_FAILED)) {
+    if (run_changed &&
+        (run.record.state == v1::RUN_STATE_SUCCEEDED || run.record.state == v1::RUN_STATE_FAILED)) {
       ForgetRunDetail(run);
     }
   }
@@ -544,7 +526,7 @@ absl::StatusOr<v1::ListWorkersResponse> Coordinator::ListWorkers() {
     std::vector<int64_t> jobs(w.leased_jobs.begin(), w.leased_jobs.end());
     std::sort(jobs.begin(), jobs.end());
     info->mutable_leased_job_ids()->Add(jobs.begin(), jobs.end());
-    *info->mutable_last_seen() = TimeProto(w.last_seen);
+    *info->mutable_last_seen() = TimeToProto(w.last_seen);
   }
   return out;
 }

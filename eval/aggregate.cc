@@ -13,15 +13,6 @@
 namespace proctor::eval {
 namespace {
 
-std::string PrimaryMetric(const SetDef& def) {
-  if (def.metric == "em") return "em";
-  if (def.metric == "bleu") return "bleu";
-  if (def.metric == "rouge") return "rouge1";
-  if (def.metric == "pass@1") return "pass@1";
-  if (def.metric == "word_perplexity") return "word_perplexity";
-  return "acc";
-}
-
 struct UnitScore {
   bool complete = false;
   double score = 0;

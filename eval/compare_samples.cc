@@ -8,20 +8,6 @@
 #include "eval/registry.h"
 
 namespace proctor::eval {
-namespace {
-
-// Mirrors the set score of aggregate.cc: the primary metric of a set.
-std::string PrimaryMetricOf(const SetDef& def) {
-  if (def.metric == "em") return "em";
-  if (def.metric == "bleu") return "bleu";
-  if (def.metric == "rouge") return "rouge1";
-  if (def.metric == "pass@1") return "pass@1";
-  if (def.metric == "word_perplexity") return "word_perplexity";
-  return "acc";
-}
-
-}  // namespace
-
 bool HigherIsBetter(std::string_view metric) {
   return metric != "word_perplexity" && metric != "bits_per_byte";
 }
@@ -39,7 +25,7 @@ absl::StatusOr<v1::SampleResultSet> DecodeSampleResults(std::string_view dataset
   v1::SampleResultSet out;
   out.set_dataset(def->name);
   out.set_prompt_hash(PromptHash(*def));
-  out.set_primary_metric(PrimaryMetricOf(*def));
+  out.set_primary_metric(PrimaryMetric(*def));
   out.set_higher_is_better(HigherIsBetter(out.primary_metric()));
   out.set_num_samples_total(num_samples_planned);
   if (def->metric == "bleu") {

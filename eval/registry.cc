@@ -867,4 +867,13 @@ std::string PromptHash(const SetDef& def) {
   return std::string(hex, 8);
 }
 
+std::string PrimaryMetric(const SetDef& def) {
+  if (def.metric == "em") return "em";
+  if (def.metric == "bleu") return "bleu";
+  if (def.metric == "rouge") return "rouge1";
+  if (def.metric == "pass@1") return "pass@1";
+  if (def.metric == "word_perplexity") return "word_perplexity";
+  return "acc";
+}
+
 }  // namespace proctor::eval

@@ -44,6 +44,10 @@ std::vector<const SetDef*> GroupMembers(std::string_view name);
 // count, stop strings, max tokens, post-processor and metric.
 std::string PromptHash(const SetDef& def);
 
+// The metric a set is ranked by ("acc", "em", "bleu", "rouge1", "pass@1",
+// "word_perplexity"): the set score of aggregation and comparison.
+std::string PrimaryMetric(const SetDef& def);
+
 // FNV-1a 64 of `data` (exposed for tests and seeding).
 uint64_t Fnv1a64(std::string_view data);
 
