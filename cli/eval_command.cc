@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -25,11 +26,14 @@
 #include "cli/run_spec_flags.h"
 #include "common/logging.h"
 #include "coordinator/server.h"
+#include "eval/registry.h"
 #include "worker/engine_registry.h"
 #include "worker/grpc_coordinator_client.h"
+#include "worker/judge_execution.h"
 #include "worker/metrics.h"
 #include "worker/model_cache.h"
 #include "worker/pull_loop.h"
+#include "worker/sandbox/sandbox.h"
 
 namespace proctor::cli {
 namespace {
@@ -151,8 +155,49 @@ int RunEvalCommand(int argc, char** argv) {
   auto engine = worker::CreateEngine(engine_name, engine_options);
   if (!engine.ok()) return Fail(kExitUsage, absl::StrCat("--engine: ", engine.status().message()));
 
+  // Code sets (HumanEval, MBPP) are scored by judge jobs that the local
+  // workers run in the code sandbox (docs/design/sandbox.md).
+  std::unique_ptr<sandbox::Sandbox> code_sandbox;
+  std::shared_ptr<engine::LoadedModel> judge_runner;
+  absl::Status sandbox_status = absl::OkStatus();
+  if (auto s = sandbox::Sandbox::Create({}); s.ok()) {
+    code_sandbox = *std::move(s);
+    worker::JudgeRunnerOptions judge_options;
+    judge_options.parallelism = static_cast<int>(std::clamp<int64_t>(cores, 1, 4));
+    auto runner = worker::JudgeRunner::Create(code_sandbox.get(), judge_options);
+    if (runner.ok()) {
+      judge_runner = *std::move(runner);
+    } else {
+      sandbox_status = runner.status();
+    }
+  } else {
+    sandbox_status = s.status();
+  }
+
   auto run = (*server)->coordinator()->SubmitRun(*spec);
   if (!run.ok()) return Fail(CodeFor(run.status()), std::string(run.status().message()));
+  if (!sandbox_status.ok()) {
+    // Without a sandbox a code set would wait for its judge jobs forever.
+    auto planned = (*server)->coordinator()->GetSampleScores(run->run_id());
+    if (planned.ok()) {
+      for (const auto& [name, count] : planned->record.datasets) {
+        const eval::SetDef* def = eval::FindSet(name);
+        if (def != nullptr && eval::PrimaryMetric(*def) == "pass@1") {
+          (void)(*server)->coordinator()->CancelRun(run->run_id());
+          (*server)->Shutdown();
+          return Fail(kExitFailed, absl::StrCat("set ", name,
+                                                " runs model code, but the code sandbox is "
+                                                "unavailable: ",
+                                                sandbox_status.message()));
+        }
+      }
+    }
+  }
+  if (code_sandbox != nullptr && !code_sandbox->network_isolated()) {
+    std::fprintf(stderr,
+                 "warning: no user namespaces here; code sets run WITHOUT network or "
+                 "filesystem isolation\n");
+  }
   std::fprintf(stderr, "run %s: %lld requests in %lld jobs, %lld local worker(s), engine %s\n",
                run->run_id().c_str(), static_cast<long long>(run->progress().requests_total()),
                static_cast<long long>(run->progress().jobs_total()),
@@ -178,10 +223,11 @@ int RunEvalCommand(int argc, char** argv) {
     worker::PullLoopOptions options;
     options.name = absl::StrCat("local-", i);
     options.backend = (*engine)->backend();
+    options.sandbox = judge_runner != nullptr;
     options.lease_wait = absl::Seconds(1);
     options.drain_timeout = absl::ZeroDuration();
     local->loop = std::make_unique<worker::PullLoop>(options, local->client.get(),
-                                                     local->models.get(), &metrics);
+                                                     local->models.get(), &metrics, judge_runner);
     Local* l = local.get();
     local->thread = std::thread([l] { l->status = l->loop->Run(); });
     locals.push_back(std::move(local));

@@ -19,11 +19,13 @@
 #include "absl/time/clock.h"
 #include "cli/compare_format.h"
 #include "cli/coordinator_client.h"
+#include "cli/datasets_command.h"
 #include "cli/exit_codes.h"
 #include "cli/flag_parser.h"
 #include "cli/listing_format.h"
 #include "cli/output_format.h"
 #include "cli/progress.h"
+#include "cli/report_command.h"
 #include "cli/results_format.h"
 #include "cli/run_spec_flags.h"
 #include "cli/sweep_format.h"
@@ -467,6 +469,7 @@ void AddSweepsFlags(FlagParser* p) {
   p->AddValue("limit", "N", "create: max samples per set");
   p->AddValue("priority", "CLASS", "create: interactive, sweep (default) or backfill");
   p->AddValue("label", "KEY=VALUE", "create: extra label of every run", true);
+  p->AddSwitch("no-cache", "create: never answer the sweep's requests from the result cache");
 }
 
 absl::StatusOr<pb::Sweep> BuildSweep(const Invocation& inv, const std::string& name) {
@@ -498,6 +501,7 @@ absl::StatusOr<pb::Sweep> BuildSweep(const Invocation& inv, const std::string& n
     PROCTOR_ASSIGN_OR_RETURN(auto kv, ParseLabel("--label", l));
     (*s.mutable_spec()->mutable_labels())[kv.first] = kv.second;
   }
+  if (inv.flags.Has("no-cache")) s.mutable_spec()->set_no_cache(true);
   s.mutable_spec()->set_submitter(inv.env->user);
   return s;
 }
@@ -562,6 +566,22 @@ int RunSweeps(const Invocation& inv) {
   return kExitOk;
 }
 
+// ---------------------------------------------------------------------------
+// report (docs/report.md; the work is in cli/report_command.cc)
+
+int RunReport(const Invocation& inv) {
+  absl::StatusOr<ReportCommandOptions> options = ParseReportCommand(inv.flags);
+  if (!options.ok()) return UsageError(*inv.env, options.status().message(), "report");
+  int code = 0;
+  auto client = Connect(inv, &code);
+  if (client == nullptr) return code;
+  Clock* clock = inv.env->clock != nullptr ? inv.env->clock : RealClock::Get();
+  absl::StatusOr<std::vector<std::string>> paths = WriteReport(*client, *options, clock->Now());
+  if (!paths.ok()) return ServerError(inv, paths.status());
+  for (const std::string& path : *paths) inv.out() << path << "\n";
+  return kExitOk;
+}
+
 const std::vector<Command>& Commands() {
   static const auto* commands = new std::vector<Command>{
       {"submit", "submit an evaluation run; prints its id",
@@ -586,8 +606,12 @@ const std::vector<Command>& Commands() {
        &NoFlags, &RunCancel, 1, std::numeric_limits<size_t>::max()},
       {"workers", "list the worker fleet", "proctor workers [--format table|json|csv|md]", "",
        &AddFormatFlag, &RunWorkers, 0, 0},
-      {"datasets", "list the evaluation sets the coordinator knows",
-       "proctor datasets [--format table|json|csv|md]", "", &AddFormatFlag, &RunDatasets, 0, 0},
+      {"datasets", "list, fetch, import and verify evaluation sets",
+       "proctor datasets [list --coordinator=HOST:PORT] [--format table|json|csv|md]\n"
+       "       proctor datasets list|fetch|import|verify ... (local data root; "
+       "see `proctor datasets fetch --help`)",
+       "Without a verb, or `list` with --coordinator: the sets the coordinator knows.",
+       &AddFormatFlag, &RunDatasets, 0, 0},
       {"suites", "list the evaluation suites", "proctor suites [--format table|json|csv|md]", "",
        &AddFormatFlag, &RunSuites, 0, 0},
       {"compare", "compare runs against a baseline with paired tests",
@@ -597,6 +621,12 @@ const std::vector<Command>& Commands() {
        "bootstrap otherwise), win/tie/loss at --alpha, groups, dimensions and overall.\n"
        "Sets whose prompt configs differ are marked ! (docs/compare.md).",
        &AddCompareFlags, &RunCompare, 2, std::numeric_limits<size_t>::max()},
+      {"report", "write an HTML/Markdown/CSV report of runs",
+       "proctor report RUN [RUN...] --out DIR [--format html,md,csv] [--alpha P]",
+       "Writes DIR/report.html (self-contained: tables, a radar chart of the dimensions,\n"
+       "per-set bars with error bars), report.md and report.csv. With several runs, each\n"
+       "later run is compared against the first (docs/report.md). Prints the paths written.",
+       &AddReportFlags, &RunReport, 1, std::numeric_limits<size_t>::max()},
       {"sweeps", "manage scheduled sweeps over model sets",
        "proctor sweeps create NAME --schedule CRON (--model M... | --model-glob G)\n"
        "       (--suite S | --dataset D...) [--tz ZONE] [flags]\n"
@@ -704,6 +734,14 @@ int RunProctor(const std::vector<std::string>& args, const CliEnv& env) {
   }
   if (name == "eval" || name == "model") {
     return UsageError(env, absl::StrCat("command '", name, "' is not built into this proctor"), "");
+  }
+  if (name == "datasets") {  // list/fetch/import/verify on the local data root
+    const char* data_dir = std::getenv("PROCTOR_DATA_DIR");
+    const char* mirror = std::getenv("PROCTOR_DATASETS_MIRROR");
+    if (std::optional<int> code = MaybeRunLocalDatasetsCommand(
+            globals, &rest, *env.out, *env.err, data_dir ? data_dir : "", mirror ? mirror : "")) {
+      return *code;
+    }
   }
 
   const Command* command = nullptr;

@@ -46,6 +46,7 @@ std::string Counts(const pb::Run& run) {
   if (p.jobs_failed() > 0) absl::StrAppend(&out, " (", p.jobs_failed(), " failed)");
   if (p.requests_total() > 0) {
     absl::StrAppend(&out, "  requests ", p.requests_done(), "/", p.requests_total());
+    if (p.requests_cached() > 0) absl::StrAppend(&out, " (", p.requests_cached(), " cached)");
   }
   return out;
 }

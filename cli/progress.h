@@ -27,7 +27,8 @@ bool IsTerminal(proctor::v1::RunState state);
 //   "running  [#########...........]  45.0%  jobs 9/20  requests 4500/10000"
 // The bar shrinks (down to 10 cells, then disappears) to fit; if even the
 // text does not fit it is cut at `width`. Failed jobs appear as
-// "jobs 9/20 (1 failed)".
+// "jobs 9/20 (1 failed)"; requests answered from the result cache as
+// "requests 4500/10000 (1200 cached)".
 std::string RenderProgressBar(const proctor::v1::Run& run, int width);
 
 // A plain line for logs, no newline:

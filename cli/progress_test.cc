@@ -65,6 +65,14 @@ TEST(RenderProgressLineTest, PlainLine) {
             "2027-01-15T08:00:00Z run r-1 running 45.0% jobs 9/20  requests 4500/10000");
 }
 
+TEST(RenderProgressLineTest, ShowsCachedRequests) {
+  pb::Run run = MakeRun(pb::RUN_STATE_SUCCEEDED, 4, 4, 40, 40);
+  run.mutable_progress()->set_requests_cached(30);
+  EXPECT_EQ(RenderProgressLine(run, absl::FromUnixSeconds(1'800'000'000)),
+            "2027-01-15T08:00:00Z run r-1 succeeded 100% jobs 4/4  requests 40/40 (30 cached)");
+  EXPECT_NE(RenderProgressBar(run, 200).find("(30 cached)"), std::string::npos);
+}
+
 TEST(RenderFinalLineTest, DurationAndReason) {
   pb::Run run = MakeRun(pb::RUN_STATE_SUCCEEDED, 2, 2, 10, 10);
   EXPECT_EQ(RenderFinalLine(run), "run r-1 succeeded");

@@ -106,6 +106,9 @@ void AddSubmitFlags(FlagParser* parser) {
   parser->AddValue("label", "KEY=VALUE", "attach a label to the run", true);
   parser->AddValue("backend", "BACKEND", "require workers with backend cpu or cuda");
   parser->AddValue("tp", "N", "tensor-parallel degree (GPUs per worker)");
+  parser->AddSwitch("no-cache",
+                    "run every request on a worker instead of answering it from the result "
+                    "cache (outputs are still added to the cache)");
   parser->AddSwitch("watch",
                     "after submitting, watch the run (progress on stderr) and exit "
                     "with its final state");
@@ -206,6 +209,7 @@ absl::StatusOr<pb::RunSpec> BuildRunSpec(const ParsedFlags& flags, absl::string_
           absl::StrCat("--label: key \"", kv.first, "\" given more than once"));
     }
   }
+  if (flags.Has("no-cache")) spec.set_no_cache(true);
   spec.set_submitter(std::string(submitter));
   return spec;
 }

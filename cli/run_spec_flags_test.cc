@@ -94,6 +94,15 @@ TEST(BuildRunSpecTest, FullSpec) {
   EXPECT_EQ(spec->submitter(), "alice");
 }
 
+TEST(BuildRunSpecTest, NoCacheSwitch) {
+  auto cached = Build({"--model=m", "--suite=smoke"});
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_FALSE(cached->no_cache());
+  auto bypass = Build({"--model=m", "--suite=smoke", "--no-cache"});
+  ASSERT_TRUE(bypass.ok()) << bypass.status();
+  EXPECT_TRUE(bypass->no_cache());
+}
+
 TEST(BuildRunSpecTest, ModelNameVersusPath) {
   auto by_name = Build({"--model=llama-7b", "--suite=s"});
   ASSERT_TRUE(by_name.ok());

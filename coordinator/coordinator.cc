@@ -122,7 +122,8 @@ Coordinator::Coordinator(Store* store, const eval::Catalog* catalog, const Clock
       clock_(clock),
       metrics_(metrics),
       options_(std::move(options)),
-      persist_(store) {
+      persist_(store),
+      result_cache_(store, metrics) {
   absl::BitGen gen;
   incarnation_ = absl::StrFormat("%06x", absl::Uniform<uint32_t>(gen) & 0xffffff);
 }
@@ -189,6 +190,7 @@ absl::Status Coordinator::RecoverRun(RunRecord record) {
                            : options_.planner.default_max_attempts;
   PROCTOR_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, store_->LoadJobsOfRun(run_id));
   PROCTOR_ASSIGN_OR_RETURN(entry.requests_done, store_->CountOutputs(run_id));
+  PROCTOR_ASSIGN_OR_RETURN(entry.requests_cached, store_->CountCachedOutputs(run_id));
   for (const JobRecord& j : jobs) {
     entry.requests_total += j.num_requests;
     entry.job_counts[j.state]++;
@@ -221,7 +223,11 @@ absl::Status Coordinator::RecoverRun(RunRecord record) {
     for (JobRecord& j : jobs) {
       entry.job_ids.push_back(j.job_id);
       if (j.state == v1::JOB_STATE_QUEUED) {
-        scheduler_.Enqueue(j);
+        if (j.judge) {
+          PROCTOR_RETURN_IF_ERROR(RecoverJudgeJob(entry, j));
+        } else {
+          scheduler_.Enqueue(j);
+        }
       } else if (j.state == v1::JOB_STATE_LEASED) {
         // Give the holder one TTL to re-attach through Heartbeat.
         j.lease_expires_at = now + options_.lease_ttl;
@@ -300,12 +306,14 @@ v1::Run Coordinator::RunProto(const RunEntry& run) const {
                     p->jobs_cancelled());
   p->set_requests_total(run.requests_total);
   p->set_requests_done(run.requests_done);
+  p->set_requests_cached(run.requests_cached);
   return out;
 }
 
 bool Coordinator::UpdateRunState(RunEntry& run) {
   v1::RunState& state = run.record.state;
   if (IsTerminalRun(state)) return false;
+  CancelStrandedJudgeJobs(run);
   auto count = [&run](v1::JobState s) {
     auto it = run.job_counts.find(s);
     return it == run.job_counts.end() ? int64_t{0} : it->second;
@@ -354,6 +362,7 @@ void Coordinator::ForgetRunDetail(RunEntry& run) {
   run.request_to_sample.clear();
   run.request_to_sample.shrink_to_fit();
   run.pending_outputs.clear();
+  judges_.ForgetRun(run.record.run_id);
 }
 
 uint64_t Coordinator::PersistRun(const RunEntry& run) {
@@ -413,9 +422,11 @@ absl::StatusOr<v1::Run> Coordinator::SubmitRun(v1::RunSpec spec) {
   }
   const absl::Time now = clock_->Now();
   PlannedRun planned;
+  std::vector<std::vector<int64_t>> judge_inputs;  // per judge job: generate ids it waits for
   for (int attempt = 0;; ++attempt) {
     PROCTOR_ASSIGN_OR_RETURN(planned,
                              PlanRun(NewRunId(now), spec, plan, options_.planner, now));
+    PROCTOR_ASSIGN_OR_RETURN(judge_inputs, PlanJudgeJobs(planned));
     absl::Status s = store_->CreateRun(planned.run, planned.jobs, planned.payloads,
                                        planned.samples);
     if (s.ok()) break;
@@ -431,11 +442,14 @@ absl::StatusOr<v1::Run> Coordinator::SubmitRun(v1::RunSpec spec) {
   entry.max_attempts =
       spec.max_attempts() > 0 ? spec.max_attempts() : options_.planner.default_max_attempts;
   IndexSamples(entry, planned.samples);
+  size_t judge_index = 0;
   for (JobRecord& j : planned.jobs) {
     entry.requests_total += j.num_requests;
     entry.job_counts[j.state]++;
     entry.job_ids.push_back(j.job_id);
-    scheduler_.Enqueue(j);
+    if (!j.judge || !judges_.Block(run_id, j.job_id, judge_inputs.at(judge_index++))) {
+      scheduler_.Enqueue(j);
+    }
     jobs_[j.job_id] = std::move(j);
   }
   run_order_.push_back(run_id);

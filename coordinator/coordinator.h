@@ -4,7 +4,8 @@
 //
 // Invariants (all under mu_):
 //  * Every job of a non-terminal run is in `jobs_`; a queued job is in the
-//    scheduler exactly once (or pending in `delayed` through its not_before);
+//    scheduler exactly once (or pending in `delayed` through its not_before),
+//    except a judge job blocked on its generate outputs (in `judges_`);
 //    a leased job has a fencing token no other lease ever had.
 //  * The store is written before a caller is told anything it could act on:
 //    a granted lease, an acknowledged output, a finished job.
@@ -29,8 +30,10 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/periodic_thread.h"
+#include "coordinator/judging.h"
 #include "coordinator/metrics.h"
 #include "coordinator/persist_queue.h"
+#include "coordinator/result_cache.h"
 #include "coordinator/scheduling/job_state.h"
 #include "coordinator/scheduling/planner.h"
 #include "coordinator/scheduling/scheduler.h"
@@ -134,6 +137,7 @@ class Coordinator {
     uint64_t version = 1;
     int64_t requests_total = 0;
     int64_t requests_done = 0;
+    int64_t requests_cached = 0;  // of requests_done, answered by the result cache
     std::map<v1::JobState, int64_t> job_counts;
     // Only for runs that are not terminal:
     std::vector<int64_t> job_ids;
@@ -175,8 +179,32 @@ class Coordinator {
   // Recomputes the state gauges: O(runs + workers), so only Tick, Register,
   // SubmitRun, CancelRun and recovery call it, never the per-job paths.
   void RefreshGauges() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<v1::ReportOutputsResponse> StoreOutputs(const v1::ReportOutputsRequest& request);
+  // `from_cache`: the outputs come from the result cache, not a worker.
+  absl::StatusOr<v1::ReportOutputsResponse> StoreOutputs(const v1::ReportOutputsRequest& request,
+                                                         bool from_cache = false);
+  // One pick-and-lease of Lease (no cache involved).
+  absl::StatusOr<v1::LeaseResponse> LeaseOnce(const v1::LeaseRequest& request, absl::Time deadline);
+  // Answers the requests of `job`, just leased to the caller of `request`,
+  // from the result cache (docs/design/result-cache.md). Returns true when
+  // every request was answered and the job completed; otherwise removes the
+  // answered requests from *job, which the worker runs.
+  absl::StatusOr<bool> AnswerFromCache(const v1::LeaseRequest& request, v1::Job* job);
   absl::StatusOr<v1::ReportOutputsResponse> EndJob(const v1::ReportOutputsRequest& request);
+  // ---- Judge jobs (judging.cc; rules in judging.h) ----
+  bool IsJudgeJob(int64_t job_id);
+  // Blocks a recovered QUEUED judge job on its missing generate outputs, or
+  // enqueues it.
+  absl::Status RecoverJudgeJob(RunEntry& run, const JobRecord& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Schedules the judge jobs that `request`'s (stored) outputs unblocked.
+  void ReleaseJudgeJobs(RunEntry& run, const v1::ReportOutputsRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cancels blocked judge jobs once no model job of the run can run.
+  void CancelStrandedJudgeJobs(RunEntry& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Fills program and tests of a leased judge job's requests.
+  absl::Status FillJudgePayload(const JobRecord& job, JobPayload& payload);
+  absl::StatusOr<v1::ReportOutputsResponse> StoreJudgeOutputs(
+      const v1::ReportOutputsRequest& request);
   // Persists `job` (and its run record when `with_run`) in mutation order.
   uint64_t Persist(const JobRecord& job, bool with_run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t PersistRun(const RunEntry& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -201,6 +229,8 @@ class Coordinator {
   absl::flat_hash_map<std::string, std::string> worker_by_name_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<int64_t> leased_ ABSL_GUARDED_BY(mu_);
   PersistQueue persist_;
+  ResultCache result_cache_;
+  JudgeBook judges_ ABSL_GUARDED_BY(mu_);
   std::string incarnation_;  // random, distinguishes worker ids across restarts
   int64_t next_token_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t token_limit_ ABSL_GUARDED_BY(mu_) = 0;

@@ -16,6 +16,8 @@ ABSL_FLAG(std::string, host, "127.0.0.1", "Address to listen on (0.0.0.0 for all
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one (see --port_file)");
 ABSL_FLAG(std::string, port_file, "", "Write the bound gRPC port to this file once serving");
 ABSL_FLAG(std::string, store, "proctor-store/store.db", "SQLite store file");
+ABSL_FLAG(int64_t, result_cache_max_entries, 1'000'000,
+          "Result-cache entries kept in the store; least recently used beyond this are evicted (0 = no bound)");
 ABSL_FLAG(std::string, data_dir, "", "Dataset root directory (see docs/datasets.md)");
 ABSL_FLAG(std::string, metrics_address, "",
           "host:port for the Prometheus /metrics endpoint (empty = disabled)");
@@ -40,6 +42,11 @@ ABSL_FLAG(int, max_message_bytes, 16 << 20,
 ABSL_FLAG(std::string, health_address, "",
           "host:port of a plaintext port serving only gRPC health checks (for probes that "
           "cannot speak TLS); empty = none");
+ABSL_FLAG(std::string, report_address, "",
+          "host:port of the read-only HTTP report endpoint (/runs/<id>/report.html, .md, .csv; "
+          "docs/report.md); plaintext: bind to loopback or a trusted network. Empty = off");
+ABSL_FLAG(std::string, report_port_file, "",
+          "Write the bound report port to this file once serving (with --report_address)");
 ABSL_FLAG(absl::Duration, lease_ttl, absl::Seconds(30), "Lease time-to-live");
 ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(5), "Worker heartbeat interval");
 ABSL_FLAG(int64_t, job_token_budget, 32768, "Default estimated tokens per job");
@@ -59,6 +66,7 @@ int main(int argc, char** argv) {
   options.listen_address =
       absl::StrCat(absl::GetFlag(FLAGS_host), ":", absl::GetFlag(FLAGS_port));
   options.store_path = absl::GetFlag(FLAGS_store);
+  options.result_cache_max_entries = absl::GetFlag(FLAGS_result_cache_max_entries);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
@@ -68,6 +76,7 @@ int main(int argc, char** argv) {
   options.tls_reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
   options.health_address = absl::GetFlag(FLAGS_health_address);
+  options.report_address = absl::GetFlag(FLAGS_report_address);
   options.auth_reload_interval = absl::GetFlag(FLAGS_auth_reload_interval);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.coordinator.lease_ttl = absl::GetFlag(FLAGS_lease_ttl);
@@ -89,6 +98,11 @@ int main(int argc, char** argv) {
   if (const std::string file = absl::GetFlag(FLAGS_metrics_port_file); !file.empty()) {
     const std::string tmp = file + ".tmp";
     std::ofstream(tmp) << (*server)->metrics_port() << "\n";
+    std::rename(tmp.c_str(), file.c_str());
+  }
+  if (const std::string file = absl::GetFlag(FLAGS_report_port_file); !file.empty()) {
+    const std::string tmp = file + ".tmp";
+    std::ofstream(tmp) << (*server)->report_port() << "\n";
     std::rename(tmp.c_str(), file.c_str());
   }
   std::signal(SIGINT, OnSignal);

@@ -116,6 +116,17 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<prometheus::Registry> reg
                      .Register(r)
                      .Add({});
   start_time_->Set(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+  auto& lookups = prometheus::BuildCounter()
+                      .Name("proctor_result_cache_lookups_total")
+                      .Help("Cacheable requests looked up in the result cache, by result")
+                      .Register(r);
+  cache_hits_ = &lookups.Add({{"result", "hit"}});
+  cache_misses_ = &lookups.Add({{"result", "miss"}});
+  cache_entries_ = &prometheus::BuildGauge()
+                        .Name("proctor_result_cache_entries")
+                        .Help("Outputs held by the result cache")
+                        .Register(r)
+                        .Add({});
 }
 
 CoordinatorMetrics::~CoordinatorMetrics() = default;
@@ -154,6 +165,15 @@ void CoordinatorMetrics::SamplesScored(int64_t n) {
   samples_scored_->Increment(static_cast<double>(n));
 }
 void CoordinatorMetrics::RunSubmitted() { runs_submitted_->Increment(); }
+
+void CoordinatorMetrics::CacheLookups(int64_t hits, int64_t misses) {
+  cache_hits_->Increment(static_cast<double>(hits));
+  cache_misses_->Increment(static_cast<double>(misses));
+}
+
+void CoordinatorMetrics::SetCacheEntries(int64_t n) {
+  cache_entries_->Set(static_cast<double>(n));
+}
 
 void CoordinatorMetrics::StoreError(absl::string_view operation) {
   store_errors_->Add({{"operation", std::string(operation)}}).Increment();

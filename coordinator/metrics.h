@@ -48,6 +48,10 @@ class CoordinatorMetrics {
   void SetRuns(const std::array<int64_t, 6>& by_state);
   void SetWorkers(const std::array<int64_t, 5>& by_state);
   void RunSubmitted();
+  // Result cache (docs/design/result-cache.md): cacheable requests looked up,
+  // by outcome, and the entries held by the store.
+  void CacheLookups(int64_t hits, int64_t misses);
+  void SetCacheEntries(int64_t n);
   // One finished RPC: method name ("SubmitRun") and gRPC code name ("OK").
   void Rpc(absl::string_view method, absl::string_view code, double seconds);
 
@@ -69,6 +73,9 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Gauge>* workers_;
   prometheus::Family<prometheus::Histogram>* rpc_latency_;
   prometheus::Gauge* start_time_;
+  prometheus::Counter* cache_hits_;
+  prometheus::Counter* cache_misses_;
+  prometheus::Gauge* cache_entries_;
 
   // Family::Add takes a lock and hashes labels; cache the children.
   absl::Mutex mu_;

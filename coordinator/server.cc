@@ -13,6 +13,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "coordinator/auth_processor.h"
+#include "coordinator/report_http.h"
 #include "coordinator/services.h"
 #include "coordinator/store/sqlite_store.h"
 #include "coordinator/sweeps/sweep_service.h"
@@ -36,8 +37,41 @@ struct CoordinatorServer::State {
   int metrics_port = 0;
   absl::Mutex mu;
   bool shut_down ABSL_GUARDED_BY(mu) = false;
+  // The HTTP report endpoint (when report_address is set); the server is
+  // declared after what it uses, so it stops before them.
+  std::unique_ptr<ReportSource> report_source;
+  std::unique_ptr<ReportHttpHandler> report_handler;
+  std::unique_ptr<ReportHttpServer> report_server;
+  int report_port = 0;
   std::unique_ptr<SweepsRuntime> sweeps;  // declared last: its timer stops first
 };
+
+namespace {
+
+// The read-only HTTP report endpoint over the coordinator (docs/report.md).
+template <typename State>
+absl::Status StartReportEndpoint(const ServerOptions& options, State* s) {
+  ReportAuthorizer authorize;
+  if (!options.auth_tokens_file.empty()) {
+    PROCTOR_ASSIGN_OR_RETURN(authorize, MakeTokenReportAuthorizer(options.auth_tokens_file,
+                                                                  options.auth_reload_interval));
+  }
+  s->report_source = MakeCoordinatorReportSource(s->coordinator.get());
+  s->report_handler =
+      std::make_unique<ReportHttpHandler>(s->report_source.get(), std::move(authorize));
+  ReportHttpOptions http;
+  http.address = options.report_address;
+  http.require_loopback = !options.auth_tokens_file.empty();
+  PROCTOR_ASSIGN_OR_RETURN(s->report_server,
+                           ReportHttpServer::Start(http, s->report_handler.get()));
+  s->report_port = s->report_server->port();
+  PROCTOR_LOG(INFO) << "reports on http://"
+                    << options.report_address.substr(0, options.report_address.rfind(':')) << ":"
+                    << s->report_port << "/";
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const ServerOptions& options) {
@@ -57,7 +91,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
           "cannot create store directory ", store_path.parent_path().string(), ": ", ec.message()));
     }
   }
-  PROCTOR_ASSIGN_OR_RETURN(s->store, SqliteStore::Open(options.store_path));
+  SqliteStoreOptions store_options;
+  store_options.result_cache_max_entries = options.result_cache_max_entries;
+  PROCTOR_ASSIGN_OR_RETURN(s->store, SqliteStore::Open(options.store_path, store_options));
   PROCTOR_ASSIGN_OR_RETURN(s->catalog, eval::Catalog::Create(options.data_dir));
   s->registry = std::make_shared<prometheus::Registry>();
   s->metrics = std::make_unique<CoordinatorMetrics>(s->registry);
@@ -79,6 +115,12 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   PROCTOR_ASSIGN_OR_RETURN(
       s->sweeps, SweepsRuntime::Start(options.store_path, s->coordinator.get(), RealClock::Get()));
 
+  if (!options.report_address.empty()) {
+    if (absl::Status started = StartReportEndpoint(options, s.get()); !started.ok()) {
+      s->coordinator->Shutdown();
+      return started;
+    }
+  }
   s->evaluation = std::make_unique<EvaluationServiceImpl>(s->coordinator.get(), s->metrics.get());
   s->worker = std::make_unique<WorkerServiceImpl>(s->coordinator.get(), s->metrics.get());
   s->admin = std::make_unique<AdminServiceImpl>(s->coordinator.get(), s->metrics.get());
@@ -124,6 +166,7 @@ CoordinatorServer::~CoordinatorServer() { Shutdown(); }
 int CoordinatorServer::port() const { return state_->port; }
 int CoordinatorServer::metrics_port() const { return state_->metrics_port; }
 int CoordinatorServer::health_port() const { return state_->health_port; }
+int CoordinatorServer::report_port() const { return state_->report_port; }
 Coordinator* CoordinatorServer::coordinator() { return state_->coordinator.get(); }
 
 void CoordinatorServer::Wait() {
@@ -137,6 +180,7 @@ void CoordinatorServer::Shutdown() {
     if (state_->shut_down) return;
     state_->shut_down = true;
   }
+  if (state_->report_server) state_->report_server->Stop();
   // Probes fail first, so that no new traffic is sent here.
   if (state_->health_server) state_->health_server->Shutdown();
   // Wake long-polls and watchers first so in-flight calls finish quickly.

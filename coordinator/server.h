@@ -18,6 +18,9 @@ struct ServerOptions {
   std::string listen_address = "127.0.0.1:50051";
   // SQLite store file; created when missing, never reset when damaged.
   std::string store_path = "proctor-store/store.db";
+  // Result-cache entries kept in the store (least recently used beyond this
+  // are evicted); see docs/design/result-cache.md.
+  int64_t result_cache_max_entries = 1'000'000;
   // Dataset root (upstream layout); see docs/datasets.md.
   std::string data_dir;
   // host:port for /metrics; empty = no metrics endpoint.
@@ -41,6 +44,10 @@ struct ServerOptions {
   // the schema-only reflection service gRPC adds to every server), for
   // probes that cannot speak TLS (Kubernetes grpc probes). Empty = none.
   std::string health_address;
+  // host:port of the read-only HTTP report endpoint (coordinator/
+  // report_http.h, docs/report.md); port 0 picks a free port; empty = off.
+  // With auth_tokens_file set, it asks for a submitter or admin token too.
+  std::string report_address;
   CoordinatorOptions coordinator;
 };
 
@@ -56,6 +63,8 @@ class CoordinatorServer {
   int metrics_port() const;
   // The plaintext health port, or 0 when disabled.
   int health_port() const;
+  // The HTTP report endpoint's port, or 0 when disabled.
+  int report_port() const;
   Coordinator* coordinator();
   // Blocks until Shutdown() is called from another thread.
   void Wait();

@@ -190,8 +190,30 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
   if (request.wait().seconds() < 0 || request.wait().nanos() < 0) {
     return absl::InvalidArgumentError("wait must be >= 0");
   }
+  if (request.model_identities_size() > 64) {
+    return absl::InvalidArgumentError("model_identities: more than 64");
+  }
+  for (int i = 0; i < request.model_identities_size(); ++i) {
+    PROCTOR_RETURN_IF_ERROR(ValidateModelIdentity(request.model_identities(i),
+                                                  absl::StrCat("model_identities[", i, "]")));
+  }
   const absl::Duration wait = std::min(DurationFromProto(request.wait()), options_.max_lease_wait);
   const absl::Time deadline = absl::Now() + wait;
+  while (true) {
+    PROCTOR_ASSIGN_OR_RETURN(v1::LeaseResponse out, LeaseOnce(request, deadline));
+    if (!out.has_job()) return out;
+    absl::StatusOr<bool> answered = AnswerFromCache(request, out.mutable_job());
+    if (!answered.ok()) {
+      // The worker runs whatever the cache did not answer.
+      PROCTOR_LOG(WARNING) << "job " << out.job().job_id()
+                           << ": result cache not used: " << answered.status();
+    }
+    if (!answered.ok() || !*answered) return out;
+  }
+}
+
+absl::StatusOr<v1::LeaseResponse> Coordinator::LeaseOnce(const v1::LeaseRequest& request,
+                                                         absl::Time deadline) {
   v1::LeaseResponse out;
   DurationToProto(options_.lease_ttl, out.mutable_lease_ttl());
   JobRecord job;
@@ -254,6 +276,7 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::Lease(const v1::LeaseRequest& req
     if (metrics_) metrics_->StoreError("read");
     return payload.status();
   }
+  if (job.judge) PROCTOR_RETURN_IF_ERROR(FillJudgePayload(job, *payload));
   v1::Job* out_job = out.mutable_job();
   out_job->set_job_id(job.job_id);
   out_job->set_run_id(job.run_id);
@@ -334,7 +357,8 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::ReportOutputs(
   }
   v1::ReportOutputsResponse out;
   if (request.outputs_size() > 0) {
-    PROCTOR_ASSIGN_OR_RETURN(out, StoreOutputs(request));
+    PROCTOR_ASSIGN_OR_RETURN(
+        out, IsJudgeJob(request.job_id()) ? StoreJudgeOutputs(request) : StoreOutputs(request));
   }
   if (ends == 1) return EndJob(request);
   if (request.outputs_size() == 0) {
@@ -348,7 +372,7 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::ReportOutputs(
 }
 
 absl::StatusOr<v1::ReportOutputsResponse> Coordinator::StoreOutputs(
-    const v1::ReportOutputsRequest& request) {
+    const v1::ReportOutputsRequest& request, bool from_cache) {
   struct ToScore {
     int32_t slot;
     std::string dataset;
@@ -357,6 +381,10 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::StoreOutputs(
   };
   std::vector<ToScore> to_score;
   OutputBatch batch;
+  bool fill_cache = false;
+  if (request.has_model_identity()) {
+    PROCTOR_RETURN_IF_ERROR(ValidateModelIdentity(request.model_identity(), "model_identity"));
+  }
   {
     absl::MutexLock lock(&mu_);
     PROCTOR_ASSIGN_OR_RETURN(JobRecord * job,
@@ -364,6 +392,8 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::StoreOutputs(
     RunEntry& run = runs_.at(job->run_id);
     batch.run_id = job->run_id;
     batch.job_id = job->job_id;
+    fill_cache = request.has_model_identity() && !job->judge &&
+                 request.model_identity().model_key() == job->model_key;
     absl::flat_hash_map<int32_t, size_t> scoring_slot;
     for (int i = 0; i < request.outputs_size(); ++i) {
       const v1::Output& o = request.outputs(i);
@@ -410,7 +440,25 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::StoreOutputs(
     }
     batch.scores[i].score = *std::move(score);
   }
+  // A judged sample's score is stored with its verdict (judging.h).
+  for (size_t i = batch.scores.size(); i-- > 0;) {
+    if (WaitsForJudge(to_score[i].target, to_score[i].outputs.size(), batch.scores[i].score)) {
+      batch.scores.erase(batch.scores.begin() + static_cast<ptrdiff_t>(i));
+    }
+  }
   batch.outputs.assign(request.outputs().begin(), request.outputs().end());
+  batch.from_cache = from_cache;
+  batch.now = clock_->Now();
+  if (fill_cache) {
+    absl::StatusOr<std::vector<CacheEntry>> entries =
+        result_cache_.EntriesFor(request.job_id(), request.model_identity(), request.outputs());
+    if (entries.ok()) {
+      batch.cache_entries = *std::move(entries);
+    } else {  // the outputs are stored all the same; only the cache misses them
+      PROCTOR_LOG(WARNING) << "job " << request.job_id()
+                           << ": outputs not added to the result cache: " << entries.status();
+    }
+  }
   absl::StatusOr<int64_t> inserted = store_->WriteOutputs(batch);
   if (!inserted.ok()) {
     if (metrics_) metrics_->StoreError("write_outputs");
@@ -423,6 +471,8 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::StoreOutputs(
   if (run_it != runs_.end()) {
     RunEntry& run = run_it->second;
     run.requests_done += *inserted;
+    ReleaseJudgeJobs(run, request);
+    if (from_cache) run.requests_cached += *inserted;
     if (!run.samples.empty()) {
       for (const ToScore& ts : to_score) {
         SampleSlot& slot = run.samples[static_cast<size_t>(ts.slot)];
@@ -590,6 +640,7 @@ void Coordinator::Tick() {
       PROCTOR_LOG(ERROR) << "cannot persist expired leases: " << s;
     }
   }
+  result_cache_.RefreshEntriesGauge();
 }
 
 }  // namespace proctor::coordinator

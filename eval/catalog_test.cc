@@ -134,8 +134,10 @@ TEST(CatalogRealDataTest, SmokeSuiteEndToEnd) {
                                                              : "I do not know.");
       outs.push_back(o);
     } else {
-      ASSERT_EQ(s.requests.size(), 1u);
+      // The options, then the context request (eval/prompt.h).
+      ASSERT_EQ(s.requests.size(), 2u);
       outs.push_back(ChoiceOutput(s.requests[0], t.gold()));
+      outs.push_back(ChoiceOutput(s.requests[1], -1));
     }
     absl::StatusOr<std::string> score = catalog->ScoreSample(s.dataset, s.target, outs);
     ASSERT_TRUE(score.ok()) << score.status();
@@ -226,8 +228,9 @@ TEST(CatalogTest, ScoreSampleRejectsMismatchedOutputs) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(catalog->ScoreSample("arc_e", "\xff\xff\xff", {one}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  absl::StatusOr<std::string> ok =
-      catalog->ScoreSample("arc_e", s.target, {ChoiceOutput(s.requests[0], 1)});
+  ASSERT_EQ(s.requests.size(), 2u);  // the options, then the context request
+  absl::StatusOr<std::string> ok = catalog->ScoreSample(
+      "arc_e", s.target, {ChoiceOutput(s.requests[0], 1), ChoiceOutput(s.requests[1], -1)});
   ASSERT_TRUE(ok.ok()) << ok.status();
 }
 

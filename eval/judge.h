@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace proctor::eval {
 
@@ -22,6 +23,22 @@ struct JudgeTask {
 // the score needs no judge (not a code set, or already judged);
 // INVALID_ARGUMENT when it does not parse.
 absl::StatusOr<JudgeTask> JudgeTaskOf(std::string_view sample_score);
+
+// Whether a sample with this target (eval::PlannedSample::target) is judged:
+// a code set's sample, which carries tests. False for anything else,
+// including bytes that do not parse. The coordinator plans one judge request
+// for each such sample.
+bool TargetNeedsJudge(std::string_view target);
+
+// As JudgeTaskOf(sample_score), with the tests made runnable from the
+// sample's target: HumanEval's tests only define check(candidate), so a call
+// check(<entry_point>) is appended; MBPP's asserts run as they are.
+// INVALID_ARGUMENT also when `target` does not parse.
+absl::StatusOr<JudgeTask> JudgeTaskOf(std::string_view sample_score, std::string_view target);
+
+// Wall-clock limit of one program of `dataset` (SUITE.md: HumanEval 3 s,
+// MBPP 2 s; 3 s for any other code set).
+absl::Duration JudgeTimeout(std::string_view dataset);
 
 // The score with the verdict applied: metric "pass@1" = 100 or 0, judged.
 // Same errors as JudgeTaskOf.

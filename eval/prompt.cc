@@ -154,6 +154,15 @@ absl::StatusOr<PlannedSample> BuildSample(const SetDef& def, const Doc& doc, int
       target.add_option_chars(static_cast<int32_t>(Utf8Length(cc.continuation)));
       options.push_back(std::move(cc));
     }
+    // The context request (see prompt.h): the option contexts themselves,
+    // scored after the prefix, so that the scorer can rank whole texts.
+    v1::Request context_request;
+    bool contexts_nonempty = true;
+    for (const ContextContinuation& cc : options) {
+      contexts_nonempty = contexts_nonempty && !cc.context.empty();
+      if (cc.context.empty() || (shared && context_request.has_loglikelihood())) continue;
+      context_request.mutable_loglikelihood()->add_continuations(cc.context);
+    }
     if (shared) {
       v1::Request r;
       r.mutable_loglikelihood()->set_context(options.front().context);
@@ -173,6 +182,12 @@ absl::StatusOr<PlannedSample> BuildSample(const SetDef& def, const Doc& doc, int
         target.add_request_continuations(1);
         s.requests.push_back(std::move(r));
       }
+    }
+    if (contexts_nonempty) {
+      const auto& conts = context_request.loglikelihood().continuations();
+      for (const std::string& c : conts) bytes += static_cast<int64_t>(c.size());
+      target.add_request_continuations(conts.size());
+      s.requests.push_back(std::move(context_request));
     }
     s.max_new_tokens = 0;
   } else if (def.request == "generate") {

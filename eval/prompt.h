@@ -55,6 +55,16 @@ absl::StatusOr<std::string> BuildPrefix(const SetDef& def, const std::vector<con
 
 // One planned sample: requests (contexts without the prefix) and the
 // serialised SampleTarget.
+//
+// A loglikelihood sample has its option requests first (one request with N
+// continuations when every option has the same context, else one request per
+// option), then, when no option context is empty, one *context request*: an
+// empty context whose continuations are the option contexts (one when
+// shared, else one per option), so that the scorer knows log p(context) and
+// its token count and can rank options by the mean log-likelihood of the
+// whole text, as OpenCompass's PPL mode does (scoring.h).
+// target.request_continuations lists the continuations of every request,
+// the context request included.
 absl::StatusOr<PlannedSample> BuildSample(const SetDef& def, const Doc& doc, int64_t index,
                                           const std::string& prefix);
 

@@ -75,23 +75,31 @@ TEST(BuildSampleTest, SharedContextGivesOneRequestOtherwiseOnePerOption) {
   doc.gold = 1;
   absl::StatusOr<PlannedSample> s = BuildSample(d, doc, 0, "PREFIX\n");
   ASSERT_TRUE(s.ok()) << s.status();
-  ASSERT_EQ(s->requests.size(), 1u);
+  ASSERT_EQ(s->requests.size(), 2u);
   EXPECT_EQ(s->requests[0].loglikelihood().context(), "Q: x\nA:");
   EXPECT_THAT(s->requests[0].loglikelihood().continuations(), ElementsAre(" yes", " no"));
+  // The context request: the shared context scored as a continuation.
+  EXPECT_EQ(s->requests[1].loglikelihood().context(), "");
+  EXPECT_THAT(s->requests[1].loglikelihood().continuations(), ElementsAre("Q: x\nA:"));
   EXPECT_EQ(s->prefix, "PREFIX\n");
   internal::SampleTarget t;
   ASSERT_TRUE(t.ParseFromString(s->target));
   EXPECT_EQ(t.gold(), 1);
   EXPECT_THAT(t.option_chars(), ElementsAre(4, 3));  // characters, leading space included
+  EXPECT_THAT(t.request_continuations(), ElementsAre(2, 1));
 
   d.prompt_template = "{before}{choice}{|}{after}";
   doc.vars = {{"before", "A "}, {"after", " b."}};
   s = BuildSample(d, doc, 0, "");
   ASSERT_TRUE(s.ok());
-  ASSERT_EQ(s->requests.size(), 2u);
+  ASSERT_EQ(s->requests.size(), 3u);
   EXPECT_EQ(s->requests[0].loglikelihood().context(), "A yes");
   EXPECT_EQ(s->requests[1].loglikelihood().context(), "A no");
   EXPECT_THAT(s->requests[1].loglikelihood().continuations(), ElementsAre(" b."));
+  EXPECT_EQ(s->requests[2].loglikelihood().context(), "");
+  EXPECT_THAT(s->requests[2].loglikelihood().continuations(), ElementsAre("A yes", "A no"));
+  ASSERT_TRUE(t.ParseFromString(s->target));
+  EXPECT_THAT(t.request_continuations(), ElementsAre(1, 1, 2));
 }
 
 TEST(BuildSampleTest, OptionLengthCountsCharactersNotBytes) {
@@ -107,6 +115,9 @@ TEST(BuildSampleTest, OptionLengthCountsCharactersNotBytes) {
   internal::SampleTarget t;
   ASSERT_TRUE(t.ParseFromString(s->target));
   EXPECT_THAT(t.option_chars(), ElementsAre(1, 2));
+  // An empty context has nothing to score: no context request.
+  EXPECT_EQ(s->requests.size(), 1u);
+  EXPECT_THAT(t.request_continuations(), ElementsAre(2));
 }
 
 // Golden prompts on the real files: the exact text of chosen samples.
@@ -146,6 +157,27 @@ TEST_F(GoldenPromptTest, Piqa) {
   EXPECT_EQ(t.gold(), 1);  // dev-labels.lst line 2
 }
 
+TEST_F(GoldenPromptTest, SiqaAsOpenCompassAndLabelsOneBased) {
+  PROCTOR_REQUIRE_SHARED_DATA(data);
+  PlannedSample s = First(data, "siqa", 2);
+  ASSERT_EQ(s.requests.size(), 2u);
+  const auto& ll = s.requests[0].loglikelihood();
+  EXPECT_EQ(ll.context(),
+            "Sydney walked past a homeless woman asking for change but did not have any money "
+            "they could give to her. Sydney felt bad afterwards.\nQuestion: How would you "
+            "describe Sydney?\nAnswer:");
+  EXPECT_THAT(
+      ll.continuations(),
+      ElementsAre("\nsympathetic", "\nlike a person who was unable to help", "\nincredulous"));
+  EXPECT_THAT(s.requests[1].loglikelihood().continuations(), ElementsAre(ll.context()));
+  internal::SampleTarget t;
+  ASSERT_TRUE(t.ParseFromString(s.target));
+  EXPECT_EQ(t.gold(), 0);  // dev-labels.lst line 2 is "1": answerA
+  s = First(data, "siqa", 1);
+  ASSERT_TRUE(t.ParseFromString(s.target));
+  EXPECT_EQ(t.gold(), 2);  // line 1 is "3": answerC, "Find somewhere to go"
+}
+
 TEST_F(GoldenPromptTest, BoolQ) {
   PROCTOR_REQUIRE_SHARED_DATA(data);
   PlannedSample s = First(data, "boolq");
@@ -176,16 +208,19 @@ TEST_F(GoldenPromptTest, Gsm8k) {
   EXPECT_EQ(s.max_new_tokens, 512);
 }
 
-TEST_F(GoldenPromptTest, HumanEvalPromptIsTheTaskPrompt) {
+TEST_F(GoldenPromptTest, HumanEvalPromptIsTheInstructionAndTheTaskPrompt) {
   PROCTOR_REQUIRE_SHARED_DATA(data);
   PlannedSample s = First(data, "humaneval");
   const v1::GenerateRequest& g = s.requests[0].generate();
-  EXPECT_THAT(g.context(), StartsWith("from typing import List\n\n\ndef has_close_elements("));
+  // OpenCompass humaneval_gen_8e312c: "Complete the following python code:\n{prompt}".
+  EXPECT_THAT(g.context(), StartsWith("Complete the following python code:\nfrom typing import "
+                                      "List\n\n\ndef has_close_elements("));
   EXPECT_THAT(g.context(), EndsWith("    True\n    \"\"\"\n"));
   EXPECT_THAT(g.stop(), ElementsAre("\nclass", "\ndef", "\n#", "\nif", "\nprint"));
   internal::SampleTarget t;
   ASSERT_TRUE(t.ParseFromString(s.target));
-  EXPECT_EQ(t.program_prefix(), g.context());
+  // The program is the task prompt + completion, without the instruction.
+  EXPECT_EQ("Complete the following python code:\n" + t.program_prefix(), g.context());
   EXPECT_EQ(t.entry_point(), "has_close_elements");
   EXPECT_THAT(t.tests(), ::testing::HasSubstr("def check(candidate)"));
 }
@@ -213,7 +248,7 @@ TEST_F(GoldenPromptTest, MmluFiveShotFromDevInOrder) {
   PROCTOR_REQUIRE_SHARED_DATA(data);
   PlannedSample s = First(data, "mmlu_abstract_algebra");
   EXPECT_THAT(s.prefix,
-              StartsWith("The following are multiple choice questions (with answers) about "
+              StartsWith("The following are multiple choice questions (with answers) about  "
                          "abstract algebra.\n\nFind all c in Z_3 such that Z_3[x]/(x^2 + c) is a "
                          "field.\nA. 0\nB. 1\nC. 2\nD. 3\nAnswer: B\n\nStatement 1 | If aH is an "
                          "element of a factor group, then |aH| divides |a|."));

@@ -117,58 +117,66 @@ const char* const kMmluSubjects[] = {"abstract_algebra",
                                      "virology",
                                      "world_religions"};
 
-const char* const kCevalSubjects[] = {"computer_network",
-                                      "operating_system",
-                                      "computer_architecture",
-                                      "college_programming",
-                                      "college_physics",
-                                      "college_chemistry",
-                                      "advanced_mathematics",
-                                      "probability_and_statistics",
-                                      "discrete_mathematics",
-                                      "electrical_engineer",
-                                      "metrology_engineer",
-                                      "high_school_mathematics",
-                                      "high_school_physics",
-                                      "high_school_chemistry",
-                                      "high_school_biology",
-                                      "middle_school_mathematics",
-                                      "middle_school_biology",
-                                      "middle_school_physics",
-                                      "middle_school_chemistry",
-                                      "veterinary_medicine",
-                                      "college_economics",
-                                      "business_administration",
-                                      "marxism",
-                                      "mao_zedong_thought",
-                                      "education_science",
-                                      "teacher_qualification",
-                                      "high_school_politics",
-                                      "high_school_geography",
-                                      "middle_school_politics",
-                                      "middle_school_geography",
-                                      "modern_chinese_history",
-                                      "ideological_and_moral_cultivation",
-                                      "logic",
-                                      "law",
-                                      "chinese_language_and_literature",
-                                      "art_studies",
-                                      "professional_tour_guide",
-                                      "legal_professional",
-                                      "high_school_chinese",
-                                      "high_school_history",
-                                      "middle_school_history",
-                                      "civil_servant",
-                                      "sports_science",
-                                      "plant_protection",
-                                      "basic_medicine",
-                                      "clinical_medicine",
-                                      "urban_and_rural_planner",
-                                      "accountant",
-                                      "fire_engineer",
-                                      "environmental_impact_assessment_engineer",
-                                      "tax_accountant",
-                                      "physician"};
+// C-Eval subjects and the Chinese names OpenCompass writes into the prompt
+// (ceval_subject_mapping in configs/datasets/ceval/ceval_ppl_578f8d.py).
+struct CevalSubject {
+  const char* name;
+  const char* zh;
+};
+const CevalSubject kCevalSubjects[] = {
+    {"computer_network", "计算机网络"},
+    {"operating_system", "操作系统"},
+    {"computer_architecture", "计算机组成"},
+    {"college_programming", "大学编程"},
+    {"college_physics", "大学物理"},
+    {"college_chemistry", "大学化学"},
+    {"advanced_mathematics", "高等数学"},
+    {"probability_and_statistics", "概率统计"},
+    {"discrete_mathematics", "离散数学"},
+    {"electrical_engineer", "注册电气工程师"},
+    {"metrology_engineer", "注册计量师"},
+    {"high_school_mathematics", "高中数学"},
+    {"high_school_physics", "高中物理"},
+    {"high_school_chemistry", "高中化学"},
+    {"high_school_biology", "高中生物"},
+    {"middle_school_mathematics", "初中数学"},
+    {"middle_school_biology", "初中生物"},
+    {"middle_school_physics", "初中物理"},
+    {"middle_school_chemistry", "初中化学"},
+    {"veterinary_medicine", "兽医学"},
+    {"college_economics", "大学经济学"},
+    {"business_administration", "工商管理"},
+    {"marxism", "马克思主义基本原理"},
+    {"mao_zedong_thought", "毛泽东思想和中国特色社会主义理论体系概论"},
+    {"education_science", "教育学"},
+    {"teacher_qualification", "教师资格"},
+    {"high_school_politics", "高中政治"},
+    {"high_school_geography", "高中地理"},
+    {"middle_school_politics", "初中政治"},
+    {"middle_school_geography", "初中地理"},
+    {"modern_chinese_history", "近代史纲要"},
+    {"ideological_and_moral_cultivation", "思想道德修养与法律基础"},
+    {"logic", "逻辑学"},
+    {"law", "法学"},
+    {"chinese_language_and_literature", "中国语言文学"},
+    {"art_studies", "艺术学"},
+    {"professional_tour_guide", "导游资格"},
+    {"legal_professional", "法律职业资格"},
+    {"high_school_chinese", "高中语文"},
+    {"high_school_history", "高中历史"},
+    {"middle_school_history", "初中历史"},
+    {"civil_servant", "公务员"},
+    {"sports_science", "体育学"},
+    {"plant_protection", "植物保护"},
+    {"basic_medicine", "基础医学"},
+    {"clinical_medicine", "临床医学"},
+    {"urban_and_rural_planner", "注册城乡规划师"},
+    {"accountant", "注册会计师"},
+    {"fire_engineer", "注册消防工程师"},
+    {"environmental_impact_assessment_engineer", "环境影响评价工程师"},
+    {"tax_accountant", "税务师"},
+    {"physician", "医师资格"},
+};
 
 const char* const kAgievalSingle[] = {"gaokao-chinese", "gaokao-english", "gaokao-geography",
                                       "gaokao-history", "gaokao-biology", "gaokao-chemistry",
@@ -232,15 +240,22 @@ std::vector<SetDef> BuildSets() {
   std::vector<SetDef> out;
 
   // ---------------------------------------------------------------- Exam
-  for (const char* subject : kCevalSubjects) {
-    SetDef& d = Add(&out, absl::StrCat("ceval_", subject), "Exam", "ceval", "ceval_csv",
-                    absl::StrCat("ceval/formal_ceval/val/", subject, "_val.csv"), 0,
+  for (const CevalSubject& subject : kCevalSubjects) {
+    SetDef& d = Add(&out, absl::StrCat("ceval_", subject.name), "Exam", "ceval", "ceval_csv",
+                    absl::StrCat("ceval/formal_ceval/val/", subject.name, "_val.csv"), 0,
                     "C-Eval, https://huggingface.co/datasets/ceval/ceval-exam (ceval-exam.zip)");
-    d.instruction = "以下是中国关于考试的单项选择题，请选出其中的正确答案。\n";
-    d.shot_template = "{question}\nA. {A}\nB. {B}\nC. {C}\nD. {D}\n答案: {answer}\n";
-    d.prompt_template = "{question}\nA. {A}\nB. {B}\nC. {C}\nD. {D}\n答案: {choice}";
+    // ceval/ceval_ppl_578f8d.py rendered by OpenCompass's template code (with
+    // placeholder records: no C-Eval data here): every example and the
+    // question repeat the instruction; examples end "答案: \nX" + "\n\n\n",
+    // and two more "\n" precede the question.
+    const std::string question = absl::StrCat(
+        "以下是中国关于", subject.zh,
+        "考试的单项选择题，请选出其中的正确答案。\n{question}\nA. {A}\nB. {B}\nC. {C}\nD. "
+        "{D}\n答案: \n");
+    d.shot_template = absl::StrCat(question, "{answer}\n\n\n");
+    d.prompt_template = absl::StrCat("\n\n", question, "{choice}");
     d.fewshot = "fixed_rows";
-    d.fewshot_path = absl::StrCat("ceval/formal_ceval/dev/", subject, "_dev.csv");
+    d.fewshot_path = absl::StrCat("ceval/formal_ceval/dev/", subject.name, "_dev.csv");
     d.fewshot_rows = {0, 1, 2, 3, 4};
     d.num_fewshot = 5;
   }
@@ -281,7 +296,9 @@ std::vector<SetDef> BuildSets() {
                     absl::StrCat("mmlu/data/test/", subject, "_test.csv"), 0,
                     "MMLU, https://people.eecs.berkeley.edu/~hendrycks/data.tar");
     d.instruction = absl::StrCat(
-        "The following are multiple choice questions (with answers) about ", title, ".\n\n");
+        "The following are multiple choice questions (with answers) about  ", title, ".\n\n");
+    // Verified: mmlu/mmlu_ppl_ac766d.py, including the two spaces after
+    // "about"; FixKRetriever ids 0-4 of dev; ice "...Answer: X\n" + "\n".
     d.shot_template = "{question}\nA. {A}\nB. {B}\nC. {C}\nD. {D}\nAnswer: {answer}\n\n";
     d.prompt_template = "{question}\nA. {A}\nB. {B}\nC. {C}\nD. {D}\nAnswer: {choice}";
     d.fewshot = "first_n";
@@ -309,8 +326,11 @@ std::vector<SetDef> BuildSets() {
     d.choice_text_key = "text";
     d.choice_label_key = "label";
     d.label_path = "answerKey";
-    // OpenCompass ARC_c_ppl_a450bd: HUMAN "Question: {question}\nAnswer: ",
-    // BOT "{textX}", rounds joined with "\n".
+    // Verified: ARC_c/ARC_c_ppl_a450bd.py and ARC_e/ARC_e_ppl_a450bd.py: HUMAN
+    // "Question: {question}\nAnswer: ", BOT "{textX}", rounds joined with "\n".
+    // Deviation: OpenCompass's ARCDataset drops questions without exactly 4
+    // options (4 of the 299 Dev ARC-Challenge questions, 3 of the 570 ARC-Easy
+    // ones); Proctor scores all of them (a filter needs a SetDef field).
     d.prompt_template = "Question: {question}\nAnswer: \n{choice}";
     SetDef e = d;
     e.name = "arc_e";
@@ -322,7 +342,8 @@ std::vector<SetDef> BuildSets() {
   // ------------------------------------------------------------ Language
   Pair(&out, "wic", "Language", "SuperGLUE/WiC/val.jsonl", 638, kSuperGlue, "sentence1",
        "sentence2",
-       "Sentence 1: {a}\nSentence 2: {b}\n'{word}' in the above two sentences is {choice}",
+       // Verified: SuperGLUE_WiC/SuperGLUE_WiC_ppl_312de9.py (its "sentenses" typo kept).
+       "Sentence 1: {a}\nSentence 2: {b}\n'{word}' in the above two sentenses are {choice}",
        {"different.", "the same."}, {"false", "true"})
       .fields.push_back({"word", "word"});
   {
@@ -341,7 +362,10 @@ std::vector<SetDef> BuildSets() {
     d.fields = {{"doc", "doc"}, {"summary", "summary"}};
     d.prompt_template =
         "Document:\n{doc}\nSummary:\n{summary}\nIs the summary factually consistent with the "
-        "document?\n{choice}";
+        "document? \n{choice}";
+    // summedits/summedits_ppl_1fbeb6.py. Deviation: its "No" template starts
+    // with an extra "\n" that its "Yes" template lacks; Proctor's options share
+    // one context (the "Yes" one).
     d.choice_literals = {"No", "Yes"};
     d.label_path = "label";
   }
@@ -354,19 +378,23 @@ std::vector<SetDef> BuildSets() {
     d.label_path = "answer";
   }
   Pair(&out, "afqmc", "Language", "CLUE/AFQMC/dev.json", 4316, kClue, "sentence1", "sentence2",
+       // Verified: CLUE_afqmc/CLUE_afqmc_ppl_6507d7.py.
        "语句一：“{a}”\n语句二：“{b}”\n语句一与语句二是关于蚂蚁金融产品的疑问，两者所询问的内容"
-       "是否完全一致？\n答：{choice}",
+       "是否完全一致？\n{choice}",
        {"不完全一致", "完全一致"}, {"0", "1"});
   Pair(&out, "bustm", "Language", "FewCLUE/bustm/dev_few_all.json", 0, kClue, "sentence1",
        "sentence2",
-       "语句一：“{a}”\n语句二：“{b}”\n请判断语句一和语句二说的是否是一个意思？\n答：{choice}",
-       {"两者意思不同", "两者意思相同"}, {"0", "1"});
+       // Verified: FewCLUE_bustm/FewCLUE_bustm_ppl_e53034.py (its wording kept).
+       "语句一：“{a}”\n语句二：“{b}”\n请判断语句一和语句二说的是否是一个意思？\n{choice}",
+       {"两句话说的毫不相关。", "两句话说是的一个意思。"}, {"0", "1"});
   {
     SetDef& d =
         Add(&out, "cluewsc", "Language", "", "jsonl", "FewCLUE/cluewsc/dev_few_all.json", 0, kClue);
     d.fields = {{"text", "text"}, {"span1", "target.span1_text"}, {"span2", "target.span2_text"}};
-    d.prompt_template = "{text}\n此处，“{span2}”是否指代“{span1}”？\n{choice}";
-    d.choice_literals = {"否", "是"};
+    // Verified: FewCLUE_cluewsc/FewCLUE_cluewsc_ppl_4284a0.py (English, as there).
+    d.prompt_template =
+        "{text}\nHere, is the pronoun \"{span2}\" used to mean \"{span1}\"? {choice}";
+    d.choice_literals = {"No.", "Yes."};
     d.label_path = "label";
     d.label_values = {"false", "true"};
   }
@@ -421,8 +449,14 @@ std::vector<SetDef> BuildSets() {
     d.choice_text_key = "text";
     d.choice_label_key = "label";
     d.label_path = "answerKey";
-    d.shot_template = "Question: {question}\nAnswer: {answer}\n";
-    d.prompt_template = "Question: {question}\nAnswer: {choice}";
+    // commonsenseqa/commonsenseqa_ppl_5545e2.py rendered by OpenCompass's own
+    // template code (tests/reference/opencompass_templates.py): each example is
+    // "Question: ...\nAnswer: \n<text>" followed by "\n\n\n", and two more
+    // "\n" before the question. Deviation: OpenCompass picks the 8 examples
+    // with its model-dependent MDLRetriever from the train split; Proctor draws
+    // them with the run seed from the dev split (never the sample itself).
+    d.shot_template = "Question: {question}\nAnswer: \n{answer}\n\n\n";
+    d.prompt_template = "\n\nQuestion: {question}\nAnswer: \n{choice}";
     d.fewshot = "seeded_draw";
     d.fewshot_path = d.path;
     d.num_fewshot = 8;
@@ -431,7 +465,10 @@ std::vector<SetDef> BuildSets() {
     SetDef& d =
         Add(&out, "nq", "Knowledge", "", "qa_tsv", "nq/nq-test.qa.csv", 3610,
             "NaturalQuestions open, https://github.com/google-research-datasets/natural-questions");
-    d.prompt_template = "Answer these questions:\nQ: {question}?\nA:";
+    // Verified: nq/nq_gen_c788f6.py and triviaqa/triviaqa_gen_2121ce.py (same text).
+    d.prompt_template =
+        "Answer these questions, your answer should be as simple as possible, start your answer "
+        "with the prompt 'The answer is '.\nQ: {question}?\nA:";
     Gen(d, 50, {"\n"}, "qa", "em");
     SetDef t = d;
     t.name = "triviaqa";
@@ -442,11 +479,13 @@ std::vector<SetDef> BuildSets() {
   }
 
   // ----------------------------------------------------------- Reasoning
+  // Verified: CLUE_cmnli/CLUE_cmnli_ppl_fdc6de.py.
   Pair(&out, "cmnli", "Reasoning", "CLUE/cmnli/cmnli_public/dev.json", 12241, kClue, "sentence1",
-       "sentence2", "阅读文章：{a}\n根据上文，回答如下问题：{b}？\n答：{choice}",
-       {"错", "对", "可能"}, {"contradiction", "entailment", "neutral"});
+       "sentence2", "语句一：“{a}”\n语句二：“{b}”\n请问这两句话是什么关系？\n{choice}",
+       {"矛盾", "蕴含", "无关"}, {"contradiction", "entailment", "neutral"});
+  // Verified: CLUE_ocnli/CLUE_ocnli_ppl_fdc6de.py.
   Pair(&out, "ocnli", "Reasoning", "CLUE/OCNLI/dev.json", 2950, kClue, "sentence1", "sentence2",
-       "阅读文章：{a}\n根据上文，回答如下问题：{b}？\n答：{choice}", {"错", "对", "可能"},
+       "语句一：“{a}”\n语句二：“{b}”\n请问这两句话是什么关系？\n{choice}", {"矛盾", "蕴含", "无关"},
        {"contradiction", "entailment", "neutral"});
   Pair(&out, "ocnli_fc", "Reasoning", "FewCLUE/ocnli/dev_few_all.json", 0, kClue, "sentence1",
        "sentence2", "阅读文章：{a}\n根据上文，回答如下问题：{b}？\n答：{choice}",
@@ -467,7 +506,8 @@ std::vector<SetDef> BuildSets() {
     SetDef& d =
         Add(&out, "copa", "Reasoning", "", "jsonl", "SuperGLUE/COPA/val.jsonl", 100, kSuperGlue);
     d.fields = {{"premise", "premise"}, {"question", "question"}};
-    d.prompt_template = "Premise: {premise}\nQuestion: What is the {question}?\nAnswer: {choice}";
+    // Verified: SuperGLUE_COPA/SuperGLUE_COPA_ppl_9f3618.py.
+    d.prompt_template = "{premise}\nQuestion: What may be the {question}?\nAnswer:\n{choice}";
     d.choice_paths = {"choice1", "choice2"};
     d.label_path = "label";
   }
@@ -480,7 +520,9 @@ std::vector<SetDef> BuildSets() {
     d.answer_text_key = "text";
     d.prompt_template =
         "Passage: {text}\nResult: {question}\nQuestion: What entity does ____ refer "
-        "to in the result?\nAnswer:";
+        "to in the result? Give me the entity name:";
+    // Verified: SuperGLUE_ReCoRD/SuperGLUE_ReCoRD_gen_30dea0.py; post-processor
+    // ReCoRD_postprocess (first line, "Answer: " removed).
     Gen(d, 50, {"\n"}, "record", "em");
   }
   {
@@ -491,7 +533,9 @@ std::vector<SetDef> BuildSets() {
                 {"s2", "input_sentence_2"},
                 {"s3", "input_sentence_3"},
                 {"s4", "input_sentence_4"}};
-    d.prompt_template = "{s1} {s2} {s3} {s4} {choice}";
+    // Verified: storycloze/storycloze_ppl_496661.py (context = the four
+    // sentences joined with " "; HUMAN "{context}", BOT "{sentence_quizN}").
+    d.prompt_template = "{s1} {s2} {s3} {s4}\n{choice}";
     d.choice_paths = {"sentence_quiz1", "sentence_quiz2"};
     d.label_path = "answer_right_ending";
     d.label_base = 1;
@@ -500,7 +544,10 @@ std::vector<SetDef> BuildSets() {
     SetDef& d = Add(&out, "hellaswag", "Reasoning", "", "jsonl", "hellaswag/hellaswag.jsonl", 10042,
                     "HellaSwag, https://github.com/rowanz/hellaswag (data/hellaswag_val.jsonl)");
     d.fields = {{"ctx", "ctx"}};
-    d.prompt_template = "{ctx} {choice}";
+    // hellaswag/hellaswag_ppl_47bff9.py: HUMAN "{ctx}", BOT "{X}" joined with "\n".
+    // Unverified: OpenCompass takes ctx from its bundle's "query" field, Proctor
+    // from the original file's "ctx" (no HellaSwag data on this machine).
+    d.prompt_template = "{ctx}\n{choice}";
     d.choices_path = "endings";
     d.label_path = "label";
   }
@@ -523,7 +570,9 @@ std::vector<SetDef> BuildSets() {
     d.fields = {{"context", "context"}, {"question", "question"}};
     d.choice_paths = {"answerA", "answerB", "answerC"};
     d.label_values = {"1", "2", "3"};
-    d.prompt_template = "{context} \nQ: {question}\nA: {choice}";
+    // Verified: siqa/siqa_ppl_ced5f6.py (HUMAN "{context}\nQuestion: {question}\nAnswer:",
+    // BOT "{answerX}", rounds joined with "\n").
+    d.prompt_template = "{context}\nQuestion: {question}\nAnswer:\n{choice}";
   }
   {
     SetDef& d =
@@ -531,10 +580,10 @@ std::vector<SetDef> BuildSets() {
             "StrategyQA, https://github.com/eladsegal/strategyqa (strategyqa_dataset.zip)");
     d.fields = {{"question", "question"}, {"answer", "answer"}};
     d.answers_path = "answer";
-    d.shot_template = "Question: {question}\nAnswer: The answer is {answer}.\n\n";
+    // Verified: strategyqa/strategyqa_gen_1180a7.py; 6 examples in the template.
     d.prompt_template = "Question: {question}\nAnswer:";
-    d.fewshot = "seeded_draw";
-    d.fewshot_path = d.path;
+    d.fewshot = "in_template";
+    d.fixed_shots = kStrategyQaFewShot;
     d.num_fewshot = 6;
     Gen(d, 512, {"Question:"}, "yes_no", "em");
   }
@@ -543,10 +592,10 @@ std::vector<SetDef> BuildSets() {
                     "MATH, https://people.eecs.berkeley.edu/~hendrycks/MATH.tar");
     d.fields = {{"problem", "problem"}, {"solution", "solution"}};
     d.answers_path = "solution";
-    d.shot_template = "Problem:\n{problem}\nSolution:\n{solution}\n\n";
+    // Verified: math/math_gen_265cce.py; 4 examples in the template.
     d.prompt_template = "Problem:\n{problem}\nSolution:\n";
-    d.fewshot = "seeded_draw";
-    d.fewshot_path = d.path;
+    d.fewshot = "in_template";
+    d.fixed_shots = kMathFewShot;
     d.num_fewshot = 4;
     Gen(d, 512, {"Problem:"}, "math", "math_acc");
   }
@@ -584,7 +633,9 @@ std::vector<SetDef> BuildSets() {
                 {"test", "test"},
                 {"entry_point", "entry_point"},
                 {"task_id", "task_id"}};
-    d.prompt_template = "{prompt}";
+    // Verified: humaneval/humaneval_gen_8e312c.py (the program is still the
+    // task prompt + completion).
+    d.prompt_template = "Complete the following python code:\n{prompt}";
     Gen(d, 512, {"\nclass", "\ndef", "\n#", "\nif", "\nprint"}, "code", "pass@1");
   }
   {
@@ -594,15 +645,13 @@ std::vector<SetDef> BuildSets() {
     d.row_end = 510;
     d.fields = {
         {"text", "text"}, {"test_list", "test_list"}, {"code", "code"}, {"task_id", "task_id"}};
-    d.shot_template =
-        "You are an expert Python programmer, and here is your task: {text} Your code should pass "
-        "these tests:\n\n{test_list}\n[BEGIN]\n {code} \n[DONE] \n\n";
+    // Verified: mbpp/mbpp_gen_1e1056.py (0.3.0: deprecated_mbpp_gen_1e1056.py);
+    // its three examples are written in the template (kMbppFewShot).
     d.prompt_template =
         "You are an expert Python programmer, and here is your task: {text} Your code should pass "
-        "these tests:\n\n{test_list}\n[BEGIN]\n";
-    d.fewshot = "fixed_rows";
-    d.fewshot_path = d.path;
-    d.fewshot_rows = {1, 2, 3};
+        "these tests:\n\n {test_list}  \n\n[BEGIN]\n";
+    d.fewshot = "in_template";
+    d.fixed_shots = kMbppFewShot;
     d.num_fewshot = 3;
     Gen(d, 512, {"[DONE]"}, "code", "pass@1");
   }
@@ -618,6 +667,10 @@ std::vector<SetDef> BuildSets() {
       d.answers_path = "target";
       d.fewshot = "prompt_file";
       d.fewshot_path = absl::StrCat("BBH/lib_prompt/", tasks[i], ".txt");
+      // Verified: bbh/bbh_gen_5b92b0.py: "Follow the given examples and answer
+      // the question.\n" + lib_prompt/<task>.txt + "\n\nQ: {input}\nA: Let's
+      // think step by step."
+      d.instruction = "Follow the given examples and answer the question.\n";
       d.num_fewshot = 3;
       d.prompt_template = "\n\nQ: {input}\nA: Let's think step by step.";
       Gen(d, 512, {"\n\nQ:"}, mc == 0 ? "bbh_mc" : "bbh_free", "em");
@@ -639,8 +692,9 @@ std::vector<SetDef> BuildSets() {
                     4848, kSuperGlue);
     d.explode_paths = {"passage.questions", "@1.answers"};
     d.fields = {{"text", "passage.text"}, {"question", "@1.question"}, {"answer", "@2.text"}};
+    // Verified: SuperGLUE_MultiRC/SuperGLUE_MultiRC_ppl_ced824.py.
     d.prompt_template = "{text}\nQuestion: {question}\nAnswer: {answer}\nIs it true?\n{choice}";
-    d.choice_literals = {"No", "Yes"};
+    d.choice_literals = {"No, it is false.", "Yes, it is true."};
     d.label_path = "@2.label";
   }
   {
@@ -656,8 +710,9 @@ std::vector<SetDef> BuildSets() {
     SetDef& d = Add(&out, "eprstmt", "Understanding", "", "jsonl",
                     "FewCLUE/eprstmt/dev_few_all.json", 0, kClue);
     d.fields = {{"sentence", "sentence"}};
-    d.prompt_template = "内容： \"{sentence}\"。请对上述内容进行情绪分类。\n答：{choice}";
-    d.choice_literals = {"消极", "积极"};
+    // Verified: FewCLUE_eprstmt/FewCLUE_eprstmt_ppl_f1e631.py.
+    d.prompt_template = "内容： \"{sentence}\"。情绪分类：\n{choice}";
+    d.choice_literals = {"消极。", "积极。"};
     d.label_path = "label";
     d.label_values = {"Negative", "Positive"};
   }
@@ -665,7 +720,8 @@ std::vector<SetDef> BuildSets() {
     SetDef& d = Add(&out, "tnews", "Understanding", "", "jsonl", "FewCLUE/tnews/dev_few_all.json",
                     0, kClue);
     d.fields = {{"sentence", "sentence"}};
-    d.prompt_template = "{sentence}\n上述内容属于什么新闻？{choice}";
+    // Verified: FewCLUE_tnews/FewCLUE_tnews_ppl_d10e8a.py.
+    d.prompt_template = "{sentence}\n上述内容属于什么新闻？\n{choice}";
     d.choice_literals = {"农业新闻",
                          "旅游新闻",
                          "游戏新闻",
@@ -697,8 +753,13 @@ std::vector<SetDef> BuildSets() {
     d.fields = {{"context", "@1.context"}, {"question", "@2.question"}};
     d.answers_path = "@2.answers";
     d.answer_text_key = "text";
-    d.prompt_template = "文章：{context}\n根据上文，回答如下问题：{question}\n答：";
-    Gen(d, 50, {"\n"}, "first_line", "em");
+    // Verified: CLUE_CMRC/CLUE_CMRC_gen_1bd3c8.py, CLUE_DRCD/CLUE_DRCD_gen_1bd3c8.py;
+    // post-processor cmrc_postprocess (the text after the first "答案是").
+    d.prompt_template =
+        "根据文章回答问题。你的答案应该尽可能简练，请以 ‘答案是’ "
+        "开头的句式作答。\n文章：{context}\n"
+        "问：{question}\n答：";
+    Gen(d, 50, {"\n"}, "cmrc", "em");
   }
   for (int k = 0; k < 2; ++k) {
     std::string level = k == 0 ? "middle" : "high";
@@ -709,7 +770,8 @@ std::vector<SetDef> BuildSets() {
                 {"B", "options.1"},     {"C", "options.2"},       {"D", "options.3"}};
     d.prompt_template =
         "Read the article, and answer the question by replying A, B, C or D.\n\nArticle:\n"
-        "{article}\n\nQ: {question}\n\nA. {A}\nB. {B}\nC. {C}\nD. {D}\nAnswer: {choice}";
+        "{article}\n\nQ: {question}\n\nA. {A}\nB. {B}\nC. {C}\nD. {D}\nA: {choice}";
+    // Verified: race/race_ppl_a138cd.py (BOT "A: X" after the options).
     d.choice_literals = {"A", "B", "C", "D"};
     d.label_path = "answer";
     d.label_values = {"A", "B", "C", "D"};
@@ -720,12 +782,19 @@ std::vector<SetDef> BuildSets() {
             "openbookqa/Additional/test_complete.jsonl", 500,
             "OpenBookQA, "
             "https://ai2-public-datasets.s3.amazonaws.com/open-book-qa/OpenBookQA-V1-Sep2018.zip");
-    d.fields = {{"fact", "fact1"}, {"question", "question.stem"}};
-    d.choices_path = "question.choices";
-    d.choice_text_key = "text";
-    d.choice_label_key = "label";
+    d.fields = {{"fact", "fact1"},
+                {"question", "question.stem"},
+                {"A", "question.choices.0.text"},
+                {"B", "question.choices.1.text"},
+                {"C", "question.choices.2.text"},
+                {"D", "question.choices.3.text"}};
+    d.choice_literals = {"A", "B", "C", "D"};
     d.label_path = "answerKey";
-    d.prompt_template = "Given the fact: {fact}\nQuestion: {question}\nAnswer: {choice}";
+    d.label_values = {"A", "B", "C", "D"};
+    // Verified: obqa/obqa_ppl_c7c154.py, second template (openbookqa_fact).
+    d.prompt_template =
+        "Given the fact: {fact}\nQuestion: {question}\nA. {A}\nB. {B}\nC. {C}\nD. {D}\n"
+        "Answer:\n{choice}";
   }
   {
     SetDef& d = Add(&out, "lcsts", "Understanding", "", "parallel", "LCSTS/test.src.txt", 0,
@@ -862,6 +931,9 @@ std::string PromptHash(const SetDef& def) {
   put(absl::StrCat(def.max_new_tokens));
   put(def.postprocessor);
   put(def.metric);
+  // The option-ranking rule of loglikelihood sets (scoring.h): "acc" became
+  // OpenCompass's whole-text perplexity rule; results before it do not compare.
+  if (def.request == "loglikelihood") put("acc=mean_ll_whole_text");
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(Fnv1a64(buf)));
   return std::string(hex, 8);

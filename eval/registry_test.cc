@@ -42,7 +42,7 @@ TEST(RegistryTest, EverySetIsWellFormed) {
   const std::set<std::string> posts = {
       "none",   "gsm8k",   "gsm8k_legacy", "first_capital", "option_letter", "capital_letters",
       "qa",     "math",    "first_line",   "theoremqa",     "bbh_mc",        "bbh_free",
-      "yes_no", "lambada", "record",       "code"};
+      "yes_no", "lambada", "record",       "code",          "cmrc"};
   const std::set<std::string> metrics = {"acc",      "em",          "bleu",
                                          "rouge",    "pass@1",      "gsm8k_acc",
                                          "math_acc", "letters_acc", "word_perplexity"};
@@ -109,6 +109,32 @@ TEST(RegistryTest, GroupsAndSuites) {
   EXPECT_EQ(uniq.count("gsm8k_legacy2023"), 0u);
   EXPECT_EQ(uniq.count("mmlu"), 1u);
   EXPECT_EQ(uniq.count("mmlu_anatomy"), 0u);
+}
+
+// Templates read off OpenCompass 0.3.0's configs for sets without data on
+// this machine (the others are compared on real samples by
+// scripts/check-templates and by prompt_test's golden prompts).
+TEST(RegistryTest, TemplatesFollowOpenCompassConfigs) {
+  using ::testing::ElementsAre;
+  using ::testing::EndsWith;
+  using ::testing::HasSubstr;
+  const SetDef* ceval = FindSet("ceval_computer_network");
+  ASSERT_NE(ceval, nullptr);
+  EXPECT_THAT(ceval->prompt_template, HasSubstr("\n\n以下是中国关于计算机网络考试的单项选择题"));
+  EXPECT_THAT(ceval->shot_template, EndsWith("\n答案: \n{answer}\n\n\n"));
+  EXPECT_THAT(FindSet("ceval_physician")->prompt_template, HasSubstr("关于医师资格考试"));
+  EXPECT_EQ(FindSet("copa")->prompt_template,
+            "{premise}\nQuestion: What may be the {question}?\nAnswer:\n{choice}");
+  EXPECT_THAT(FindSet("multirc")->choice_literals,
+              ElementsAre("No, it is false.", "Yes, it is true."));
+  EXPECT_THAT(FindSet("cmnli")->choice_literals, ElementsAre("矛盾", "蕴含", "无关"));
+  EXPECT_THAT(FindSet("nq")->prompt_template, HasSubstr("start your answer with the prompt"));
+  EXPECT_EQ(FindSet("nq")->prompt_template, FindSet("triviaqa")->prompt_template);
+  EXPECT_EQ(FindSet("cmrc2018")->postprocessor, "cmrc");
+  EXPECT_EQ(FindSet("strategyqa")->fewshot, "in_template");
+  EXPECT_EQ(FindSet("math")->fewshot, "in_template");
+  EXPECT_THAT(FindSet("bbh_navigate")->instruction,
+              ::testing::StartsWith("Follow the given examples"));
 }
 
 TEST(PromptHashTest, StableEightHexDigits) {

@@ -1,6 +1,8 @@
 #include "eval/scoring.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -72,6 +74,20 @@ int ArgmaxOption(absl::Span<const double> logprobs, absl::Span<const int32_t> op
   return best;
 }
 
+int ArgmaxMeanLoglikelihood(absl::Span<const double> logprobs, absl::Span<const int32_t> tokens) {
+  int best = -1;
+  double best_value = 0;
+  for (size_t i = 0; i < logprobs.size(); ++i) {
+    int32_t n = i < tokens.size() ? tokens[i] : 1;
+    double v = logprobs[i] / static_cast<double>(std::max<int32_t>(n, 1));
+    if (best < 0 || v > best_value) {
+      best = static_cast<int>(i);
+      best_value = v;
+    }
+  }
+  return best;
+}
+
 std::string PostProcess(const SetDef& def, std::string_view generation) {
   const std::string& p = def.postprocessor;
   if (p == "gsm8k") return Gsm8kPrediction(generation, Gsm8kMode::kCurrent);
@@ -92,6 +108,14 @@ std::string PostProcess(const SetDef& def, std::string_view generation) {
     return a;
   }
   if (p == "bbh_free") return AfterAnswerIs(generation);
+  if (p == "cmrc") {
+    // OpenCompass cmrc_postprocess: text.split("答案是")[1] when present.
+    constexpr std::string_view kMarker = "答案是";
+    size_t b = generation.find(kMarker);
+    if (b == std::string_view::npos) return std::string(generation);
+    std::string_view rest = generation.substr(b + kMarker.size());
+    return std::string(rest.substr(0, rest.find(kMarker)));
+  }
   if (p == "yes_no") {
     std::string a = absl::AsciiStrToLower(AfterAnswerIs(generation));
     size_t yes = a.find("yes");
@@ -136,6 +160,7 @@ absl::StatusOr<internal::SampleScore> ScoreOutputs(const SetDef& def,
                                                      " outputs, got ", outputs.size()));
     }
     std::vector<double> logprobs;
+    std::vector<int32_t> tokens;
     for (size_t i = 0; i < outputs.size(); ++i) {
       if (!outputs[i].has_loglikelihood()) {
         return absl::InvalidArgumentError(
@@ -152,16 +177,42 @@ absl::StatusOr<internal::SampleScore> ScoreOutputs(const SetDef& def,
           return absl::InvalidArgumentError(
               absl::StrCat(def.name, ": output ", i, " has a non-finite logprob"));
         }
+        if (c.num_tokens() < 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(def.name, ": output ", i, " has a negative token count"));
+        }
         logprobs.push_back(c.logprob());
+        tokens.push_back(c.num_tokens());
       }
     }
-    if (target.gold() < 0 || target.gold() >= static_cast<int>(logprobs.size())) {
+    // Options first, then the context scores (prompt.h): none (a target
+    // planned before context requests existed, or an empty context), one
+    // shared by every option, or one per option.
+    const size_t num_options = static_cast<size_t>(target.option_chars_size());
+    const size_t total = logprobs.size();
+    if (num_options == 0 ||
+        (total != num_options && total != num_options + 1 && total != 2 * num_options)) {
+      return absl::InvalidArgumentError(absl::StrCat(def.name, ": ", total, " scores do not fit ",
+                                                     num_options, " options (with 0, 1 or ",
+                                                     num_options, " context scores)"));
+    }
+    if (target.gold() < 0 || target.gold() >= static_cast<int>(num_options)) {
       return absl::InvalidArgumentError(absl::StrCat(def.name, ": target has no gold option"));
     }
+    std::vector<double> option_lp(logprobs.begin(), logprobs.begin() + num_options);
+    std::vector<double> whole_lp = option_lp;
+    std::vector<int32_t> whole_tokens(tokens.begin(), tokens.begin() + num_options);
+    for (size_t i = 0; i < num_options && total > num_options; ++i) {
+      size_t c = total == num_options + 1 ? num_options : num_options + i;
+      whole_lp[i] += logprobs[c];
+      whole_tokens[i] += tokens[c];
+    }
     std::vector<int32_t> chars(target.option_chars().begin(), target.option_chars().end());
-    int pred = ArgmaxOption(logprobs, chars, /*per_char=*/false);
-    int pred_norm = ArgmaxOption(logprobs, chars, /*per_char=*/true);
+    int pred = ArgmaxMeanLoglikelihood(whole_lp, whole_tokens);
+    int pred_ll = ArgmaxOption(option_lp, chars, /*per_char=*/false);
+    int pred_norm = ArgmaxOption(option_lp, chars, /*per_char=*/true);
     Put(&score, "acc", pred == target.gold() ? 100.0 : 0.0);
+    Put(&score, "acc_ll", pred_ll == target.gold() ? 100.0 : 0.0);
     Put(&score, "acc_norm", pred_norm == target.gold() ? 100.0 : 0.0);
     score.set_prediction(absl::StrCat(pred));
     return score;
@@ -194,7 +245,8 @@ absl::StatusOr<internal::SampleScore> ScoreOutputs(const SetDef& def,
   } else if (metric == "em") {
     bool ok = false;
     if (def.postprocessor == "qa" || def.postprocessor == "record" ||
-        def.postprocessor == "first_line" || def.postprocessor == "lambada") {
+        def.postprocessor == "first_line" || def.postprocessor == "lambada" ||
+        def.postprocessor == "cmrc") {
       ok = ExactMatchAny(pred, golds);
     } else {
       for (const std::string& g : golds) ok |= Trim(g) == pred;

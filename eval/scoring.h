@@ -17,7 +17,22 @@ namespace proctor::eval {
 int ArgmaxOption(absl::Span<const double> logprobs, absl::Span<const int32_t> option_chars,
                  bool per_char);
 
-// Scores one sample. INVALID_ARGUMENT when the outputs do not match the
+// Index of the option whose whole text (context and option) has the highest
+// mean log-likelihood per token, i.e. the lowest perplexity: OpenCompass's
+// PPL-mode rule. `tokens` of zero count as one; ties go to the lowest index;
+// -1 for an empty list.
+int ArgmaxMeanLoglikelihood(absl::Span<const double> logprobs, absl::Span<const int32_t> tokens);
+
+// Scores one sample. A loglikelihood set yields three accuracies:
+//   "acc"      OpenCompass's PPL rule (the primary metric): the option whose
+//              context + option text has the highest mean log-likelihood per
+//              token (ArgmaxMeanLoglikelihood over the option score plus the
+//              context score of the sample's context request, prompt.h);
+//              without context scores, over the option tokens alone;
+//   "acc_ll"   the highest summed log-likelihood of the option
+//              (lm-evaluation-harness's acc);
+//   "acc_norm" the highest log-likelihood per character (SUITE.md rule 4).
+// The prediction is the "acc" option index. INVALID_ARGUMENT when the outputs do not match the
 // requests the target was planned with (count, kind, continuations).
 absl::StatusOr<internal::SampleScore> ScoreOutputs(const SetDef& def,
                                                    const internal::SampleTarget& target,

@@ -78,6 +78,97 @@ TEST(ScoreOutputsTest, OneRequestPerOption) {
   EXPECT_EQ(Metric(*s, "acc"), 100);
 }
 
+v1::Output LLT(std::vector<std::pair<double, int32_t>> scores) {
+  v1::Output o;
+  for (const auto& [lp, n] : scores) {
+    v1::ContinuationScore* c = o.mutable_loglikelihood()->add_continuations();
+    c->set_logprob(lp);
+    c->set_num_tokens(n);
+  }
+  return o;
+}
+
+TEST(ArgmaxMeanLoglikelihoodTest, RanksByMeanPerToken) {
+  // -6/2 = -3 beats -4/1 = -4; zero tokens count as one; ties go low.
+  EXPECT_EQ(ArgmaxMeanLoglikelihood(std::vector<double>{-4, -6}, std::vector<int32_t>{1, 2}), 1);
+  EXPECT_EQ(ArgmaxMeanLoglikelihood(std::vector<double>{-2, -1}, std::vector<int32_t>{0, 0}), 1);
+  EXPECT_EQ(ArgmaxMeanLoglikelihood(std::vector<double>{-2, -2}, std::vector<int32_t>{2, 2}), 0);
+  EXPECT_EQ(ArgmaxMeanLoglikelihood(std::vector<double>{}, std::vector<int32_t>{}), -1);
+}
+
+TEST(ScoreOutputsTest, SharedContextScoreGivesOpenCompassPplRule) {
+  const SetDef& siqa = *FindSet("siqa");
+  internal::SampleTarget t;
+  t.set_gold(0);
+  for (int32_t c : {3, 30, 12}) t.add_option_chars(c);
+  t.add_request_continuations(3);
+  t.add_request_continuations(1);  // the context request
+  // Context: -40 over 10 tokens. Options: -3/1 (short), -20/10 (long), -9/3.
+  // Whole text means: -43/11 = -3.91, -60/20 = -3.0, -49/13 = -3.77 → option 1;
+  // summed option log-likelihood → option 0; per character: -1, -0.67, -0.75 → 1.
+  absl::StatusOr<internal::SampleScore> s =
+      ScoreOutputs(siqa, t, {LLT({{-3, 1}, {-20, 10}, {-9, 3}}), LLT({{-40, 10}})});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->prediction(), "1");
+  EXPECT_EQ(Metric(*s, "acc"), 0);
+  EXPECT_EQ(Metric(*s, "acc_ll"), 100);
+  EXPECT_EQ(Metric(*s, "acc_norm"), 0);
+  // Without the context score the same outputs rank by the option tokens:
+  // -3, -2, -3 → option 1 as well, but now a long context changes nothing.
+  t.clear_request_continuations();
+  t.add_request_continuations(3);
+  s = ScoreOutputs(siqa, t, {LLT({{-3, 1}, {-20, 10}, {-9, 3}})});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->prediction(), "1");
+}
+
+TEST(ScoreOutputsTest, PerOptionContextScores) {
+  const SetDef& wg = *FindSet("winogrande");
+  internal::SampleTarget t;
+  t.set_gold(0);
+  t.add_option_chars(4);
+  t.add_option_chars(4);
+  t.add_request_continuations(1);
+  t.add_request_continuations(1);
+  t.add_request_continuations(2);
+  // Whole texts: (-2 + -10)/(1 + 5) = -2 vs (-1 + -20)/(1 + 5) = -3.5 → option 0,
+  // although option 1's own continuation is likelier.
+  absl::StatusOr<internal::SampleScore> s =
+      ScoreOutputs(wg, t, {LLT({{-2, 1}}), LLT({{-1, 1}}), LLT({{-10, 5}, {-20, 5}})});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(Metric(*s, "acc"), 100);
+  EXPECT_EQ(Metric(*s, "acc_ll"), 0);
+}
+
+TEST(ScoreOutputsTest, MalformedContextScoresAreRejected) {
+  const SetDef& siqa = *FindSet("siqa");
+  internal::SampleTarget t;
+  t.set_gold(0);
+  for (int32_t c : {3, 3, 3}) t.add_option_chars(c);
+  t.add_request_continuations(3);
+  t.add_request_continuations(2);  // neither 0, 1 nor 3 context scores
+  absl::StatusOr<internal::SampleScore> s =
+      ScoreOutputs(siqa, t, {LLT({{-1, 1}, {-2, 1}, {-3, 1}}), LLT({{-1, 1}, {-1, 1}})});
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.status().message(), HasSubstr("do not fit 3 options"));
+  t.set_request_continuations(1, 1);
+  s = ScoreOutputs(siqa, t, {LLT({{-1, 1}, {-2, 1}, {-3, 1}}), LLT({{-1, -4}})});
+  EXPECT_THAT(s.status().message(), HasSubstr("negative token count"));
+  // A target without options cannot be scored.
+  internal::SampleTarget empty;
+  empty.add_request_continuations(1);
+  EXPECT_FALSE(ScoreOutputs(siqa, empty, {LLT({{-1, 1}})}).ok());
+}
+
+TEST(PostProcessTest, CmrcTakesTheTextAfterTheFirstMarker) {
+  SetDef d;
+  d.postprocessor = "cmrc";
+  // As Python's text.split("答案是")[1]: up to a second marker.
+  EXPECT_EQ(PostProcess(d, "好的，答案是北京。答案是上海"), "北京。");
+  EXPECT_EQ(PostProcess(d, "北京"), "北京");
+  EXPECT_EQ(PostProcess(d, "答案是"), "");
+}
+
 v1::Output Gen(const std::string& text) {
   v1::Output o;
   o.mutable_generate()->set_text(text);

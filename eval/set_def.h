@@ -87,7 +87,7 @@ struct SetDef {
   // --- scoring --------------------------------------------------------------
   // Post-processor: "none", "gsm8k", "gsm8k_legacy", "first_capital",
   // "option_letter", "qa", "math", "first_line", "yes_no", "theoremqa",
-  // "lambada", "code" (program assembled for a sandbox judge).
+  // "lambada", "cmrc", "code" (program assembled for a sandbox judge).
   std::string postprocessor = "none";
   // Metric: "acc" (loglikelihood: acc and acc_norm), "em", "bleu", "rouge",
   // "pass@1", "gsm8k_acc", "math_acc", "word_perplexity".

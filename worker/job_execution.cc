@@ -22,6 +22,8 @@ const char* OutputKind(const v1::Output& output) {
       return "loglikelihood_rolling";
     case v1::Output::kGenerate:
       return "generate";
+    case v1::Output::kExecuteCode:
+      return "execute_code";
     case v1::Output::RESULT_NOT_SET:
       break;
   }

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -27,9 +28,11 @@
 #include "common/logging.h"
 #include "worker/engine_registry.h"
 #include "worker/grpc_coordinator_client.h"
+#include "worker/judge_execution.h"
 #include "worker/metrics.h"
 #include "worker/model_cache.h"
 #include "worker/pull_loop.h"
+#include "worker/sandbox/sandbox.h"
 
 #ifndef PROCTOR_VERSION
 #define PROCTOR_VERSION "unknown"
@@ -41,6 +44,8 @@ ABSL_FLAG(std::string, name, "",
           "registration and releases its leases. Default: <hostname>-<pid>.");
 ABSL_FLAG(std::string, backend, "scripted", "Model backend: one of the backends built in.");
 ABSL_FLAG(int, threads, 0, "Compute threads for CPU backends (0 = backend default).");
+ABSL_FLAG(int, tensor_parallel, 0,
+          "GPU backends: tensor-parallel degree (0 = chosen from the model size and the GPUs).");
 ABSL_FLAG(std::vector<std::string>, model_roots, {},
           "Comma-separated directories model files must lie under (backends that open "
           "files); empty = any path.");
@@ -51,7 +56,28 @@ ABSL_FLAG(bool, scripted_fail_model_load, false,
 ABSL_FLAG(int, max_models, 1, "Models kept loaded at once (LRU).");
 ABSL_FLAG(int64_t, max_model_bytes, 0, "Bytes of models kept loaded (LRU); 0 = no bound.");
 ABSL_FLAG(bool, sandbox, false,
-          "Advertise the sandbox capability and run judge (code-execution) jobs.");
+          "Advertise the sandbox capability and run judge (code-execution) jobs in the code "
+          "sandbox (docs/design/sandbox.md).");
+ABSL_FLAG(int, sandbox_parallelism, 0,
+          "Programs of a judge job run at once (0 = min(4, hardware threads)).");
+ABSL_FLAG(absl::Duration, sandbox_timeout, absl::Seconds(10),
+          "Longest wall-clock time one program may run, whatever its request asks.");
+ABSL_FLAG(int64_t, sandbox_memory_bytes, int64_t{512} << 20,
+          "Address-space limit (RLIMIT_AS) of each program.");
+ABSL_FLAG(int64_t, sandbox_cpu_seconds, 0,
+          "CPU-time limit (RLIMIT_CPU) of each program; 0 = its timeout + 2 s.");
+ABSL_FLAG(int64_t, sandbox_file_size_bytes, int64_t{16} << 20,
+          "Largest file a program may write (RLIMIT_FSIZE).");
+ABSL_FLAG(int64_t, sandbox_max_processes, 32, "Processes a program may have (RLIMIT_NPROC).");
+ABSL_FLAG(int64_t, sandbox_workdir_bytes, int64_t{64} << 20,
+          "Size of each program's private tmpfs directory.");
+ABSL_FLAG(std::string, sandbox_python, "/usr/bin/python3",
+          "The Python interpreter programs run in.");
+ABSL_FLAG(std::string, sandbox_temp_root, "",
+          "Where private directories are created (default $TMPDIR or /tmp).");
+ABSL_FLAG(bool, sandbox_namespaces, true,
+          "Use user/mount/network/pid namespaces when the host permits them; false = never "
+          "(programs then have network access: only for hosts that forbid namespaces).");
 ABSL_FLAG(std::string, metrics_address, "",
           "Serve Prometheus metrics on host:port (port 0 = any free port); empty = off.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(60),
@@ -130,6 +156,7 @@ int main(int argc, char** argv) {
 
   proctor::worker::EngineOptions engine_options;
   engine_options.threads = absl::GetFlag(FLAGS_threads);
+  engine_options.tensor_parallel = absl::GetFlag(FLAGS_tensor_parallel);
   engine_options.allowed_model_roots = absl::GetFlag(FLAGS_model_roots);
   engine_options.scripted.request_delay =
       absl::Milliseconds(absl::GetFlag(FLAGS_scripted_delay_ms));
@@ -139,19 +166,47 @@ int main(int argc, char** argv) {
   auto engine = proctor::worker::CreateEngine(absl::GetFlag(FLAGS_backend), engine_options);
   if (!engine.ok()) return Fail(absl::StrCat("--backend: ", engine.status().ToString()));
 
-  // Judge jobs need a code sandbox. Only the scripted test double simulates
-  // one so far (the eval/ sandbox runner plugs in here).
+  // Judge jobs run in the code sandbox (worker/judge_execution.h).
+  std::unique_ptr<proctor::sandbox::Sandbox> sandbox;
   std::shared_ptr<proctor::engine::LoadedModel> judge_runner;
   if (absl::GetFlag(FLAGS_sandbox)) {
-    if ((*engine)->backend() != "scripted") {
-      return Fail("--sandbox: this build has no code sandbox for backend " + (*engine)->backend() +
-                  " (only --backend=scripted simulates one)");
+    proctor::sandbox::SandboxOptions sandbox_options;
+    sandbox_options.python = absl::GetFlag(FLAGS_sandbox_python);
+    sandbox_options.temp_root = absl::GetFlag(FLAGS_sandbox_temp_root);
+    sandbox_options.use_namespaces = absl::GetFlag(FLAGS_sandbox_namespaces);
+    auto created = proctor::sandbox::Sandbox::Create(sandbox_options);
+    if (!created.ok()) return Fail("--sandbox: " + created.status().ToString());
+    sandbox = std::move(created).value();
+    proctor::worker::JudgeRunnerOptions judge_options;
+    judge_options.parallelism = absl::GetFlag(FLAGS_sandbox_parallelism);
+    if (judge_options.parallelism == 0) {
+      judge_options.parallelism =
+          static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
     }
-    proctor::v1::ModelRef judge;
-    judge.set_name("scripted-judge");
-    auto runner = (*engine)->Load(judge);
-    if (!runner.ok()) return Fail("--sandbox: " + runner.status().ToString());
+    judge_options.max_timeout = absl::GetFlag(FLAGS_sandbox_timeout);
+    judge_options.default_timeout =
+        std::min(judge_options.default_timeout, judge_options.max_timeout);
+    judge_options.limits.memory_bytes = absl::GetFlag(FLAGS_sandbox_memory_bytes);
+    judge_options.limits.cpu_seconds = absl::GetFlag(FLAGS_sandbox_cpu_seconds);
+    judge_options.limits.file_size_bytes = absl::GetFlag(FLAGS_sandbox_file_size_bytes);
+    judge_options.limits.max_processes = absl::GetFlag(FLAGS_sandbox_max_processes);
+    judge_options.limits.workdir_bytes = absl::GetFlag(FLAGS_sandbox_workdir_bytes);
+    // Bad limits fail here, at start-up, rather than on the first job.
+    proctor::sandbox::SandboxLimits check = judge_options.limits;
+    check.timeout = judge_options.max_timeout;
+    if (auto r = sandbox->Run("pass\n", check); !r.ok()) {
+      return Fail("--sandbox_*: " + r.status().ToString());
+    } else if (r->outcome != proctor::sandbox::Outcome::kPassed) {
+      return Fail(absl::StrCat("--sandbox_*: a trivial program did not pass under these limits (",
+                               proctor::sandbox::OutcomeName(r->outcome), "): ", r->stderr_tail));
+    }
+    auto runner = proctor::worker::JudgeRunner::Create(sandbox.get(), judge_options);
+    if (!runner.ok()) return Fail("--sandbox_parallelism: " + runner.status().ToString());
     judge_runner = std::move(runner).value();
+    PROCTOR_LOG(INFO) << "sandbox: " << judge_options.parallelism << " programs at once, "
+                      << (sandbox->network_isolated()
+                              ? "network and filesystem isolated (namespaces)"
+                              : "WITHOUT network or filesystem isolation (no namespaces)");
   }
 
   proctor::worker::GrpcClientOptions client_options;
@@ -189,6 +244,10 @@ int main(int argc, char** argv) {
   options.name = absl::GetFlag(FLAGS_name);
   if (options.name.empty()) options.name = absl::StrCat(hostname, "-", getpid());
   options.backend = (*engine)->backend();
+  const proctor::worker::BackendDevices devices =
+      proctor::worker::DevicesForBackend(options.backend);
+  options.gpu_count = devices.gpu_count;
+  options.gpu_memory_bytes = devices.gpu_memory_bytes;
   options.sandbox = judge_runner != nullptr;
   options.hostname = hostname;
   options.version = PROCTOR_VERSION;

@@ -18,7 +18,7 @@ namespace proctor::worker {
 namespace {
 
 constexpr const char* kRequestKinds[] = {"loglikelihood", "loglikelihood_rolling", "generate",
-                                         "other"};
+                                         "execute_code", "other"};
 constexpr const char* kJobResults[] = {"completed", "failed",   "cancelled", "lost",
                                        "dropped",   "released", "abandoned", "other"};
 constexpr const char* kErrorKinds[] = {"register",     "lease",      "heartbeat", "report",

@@ -11,6 +11,14 @@
 // just loaded is never evicted by its own load, even when it alone exceeds
 // the byte bound.
 //
+// Each load also hashes the model's files (ModelHasher) and records the
+// model's identity for the result cache (docs/design/result-cache.md):
+// content hash, engine build, backend, compute dtype, tensor-parallel degree.
+// A model whose files cannot be hashed (the scripted double's made-up paths,
+// a file changed during the load) simply has no identity: it still loads.
+// A resident model whose files changed since its load (overwritten in place)
+// is reloaded by the next Get instead of being served stale.
+//
 // Invariants (under mu_): lru_ holds each key once, most recently used first;
 // models_ and lru_ hold the same keys; bytes_ is the sum of their
 // ResidentBytes; at most one load runs at a time (loading_).
@@ -21,6 +29,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,8 +37,11 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "proctor/v1/common.pb.h"
+#include "proctor/v1/worker.pb.h"
+#include "worker/coordinator_client.h"
 #include "worker/engine/engine.h"
 #include "worker/metrics.h"
+#include "worker/model_hash.h"
 
 namespace proctor::worker {
 
@@ -58,11 +70,33 @@ class ModelCache {
   std::vector<std::string> LoadedKeys() const;
   int64_t ResidentBytes() const;
 
+  // The identity of the model cached under `key` as it was loaded; nullopt
+  // when it is not cached or has no identity.
+  std::optional<v1::ModelIdentity> Identity(const std::string& key) const;
+  // Identities of the models loaded by this cache (resident or evicted since;
+  // at most kMaxIdentities, most recently loaded first) whose files are
+  // unchanged now: one stat per file, no reads. For LeaseRequest.
+  std::vector<v1::ModelIdentity> FreshIdentities() const;
+  static constexpr size_t kMaxIdentities = 64;
+
+  // The hasher (tests: count bytes read).
+  const ModelHasher& hasher() const { return hasher_; }
+
  private:
   struct Entry {
     std::shared_ptr<engine::LoadedModel> model;
     int64_t bytes = 0;
+    std::optional<v1::ModelIdentity> identity;
   };
+  struct Known {
+    std::string path;       // what was hashed
+    std::string file_hash;  // ModelHasher's hash of `path` at load time
+    v1::ModelIdentity identity;
+  };
+
+  // Hashes `model` and returns its identity under `key`; nullopt (logged)
+  // when its files cannot be hashed.
+  std::optional<Known> IdentityOf(const std::string& key, const v1::ModelRef& model);
 
   // Removes the least recently used entry other than `keep` (may be empty) and
   // appends its model to *evicted (destroyed by the caller, outside the lock).
@@ -81,6 +115,43 @@ class ModelCache {
   std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);
   int64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool loading_ ABSL_GUARDED_BY(mu_) = false;
+  ModelHasher hasher_;
+  // Identities by model key, most recently loaded first (bounded).
+  std::list<std::pair<std::string, Known>> known_ ABSL_GUARDED_BY(mu_);
+};
+
+// A CoordinatorClient that attaches the model identity to every
+// ReportOutputs message of a tracked job, so that the coordinator can add the
+// outputs to the result cache; every other call passes through unchanged.
+// The identity is looked up when a message is written (after the model was
+// loaded). Thread-safe; `inner` and `models` must outlive it.
+class IdentityStampingClient final : public CoordinatorClient {
+ public:
+  IdentityStampingClient(CoordinatorClient* inner, const ModelCache* models);
+
+  // Reports for `job` carry the identity of its model until Untrack.
+  void Track(const v1::Job& job);
+  void Untrack(int64_t job_id);
+
+  absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request,
+                                                absl::Duration timeout) override;
+  absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request,
+                                          absl::Duration timeout) override;
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request,
+                                                  absl::Duration timeout) override;
+  absl::StatusOr<v1::GetReportStateResponse> GetReportState(
+      const v1::GetReportStateRequest& request, absl::Duration timeout) override;
+  std::unique_ptr<ReportStream> OpenReportStream(absl::Duration timeout) override;
+
+  // The identity to attach to a report for `job_id`; nullopt when untracked
+  // or the model has none.
+  std::optional<v1::ModelIdentity> IdentityFor(int64_t job_id) const;
+
+ private:
+  CoordinatorClient* const inner_;
+  const ModelCache* const models_;
+  mutable absl::Mutex mu_;
+  std::map<int64_t, std::string> model_key_of_job_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace proctor::worker

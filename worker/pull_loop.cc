@@ -57,6 +57,7 @@ PullLoop::PullLoop(const PullLoopOptions& options, CoordinatorClient* client, Mo
       models_(models),
       metrics_(metrics),
       judge_runner_(std::move(judge_runner)),
+      reports_client_(client, models),
       backoff_(options.backoff),
       heartbeat_interval_(options.default_heartbeat_interval) {}
 
@@ -194,7 +195,9 @@ void PullLoop::RunJob(v1::Job job, bool hand_back) {
                     << job.model_key() << ", " << job.requests_size() << " requests, attempt "
                     << job.attempt() << ", token " << job.fencing_token() << ")";
   JobDeps deps;
-  deps.client = client_;
+  deps.client = &reports_client_;
+  reports_client_.Track(job);
+  const int64_t job_id = job.job_id();
   deps.models = models_;
   deps.metrics = metrics_;
   deps.judge_runner = judge_runner_;
@@ -256,6 +259,7 @@ void PullLoop::RunJob(v1::Job job, bool hand_back) {
     WaitUntil(std::min(next_heartbeat_, released ? give_up : drain_deadline));
   }
   const JobExecution::Result result = execution.Wait();
+  reports_client_.Untrack(job_id);
   if (metrics_ != nullptr) {
     metrics_->CountJob(JobExecution::ResultName(result), absl::Now() - leased_at);
   }
@@ -285,6 +289,9 @@ absl::Status PullLoop::Run() {
     v1::LeaseRequest request;
     request.set_worker_id(worker_id_copy_);
     AddLoadedModels(*models_, request.mutable_loaded_models());
+    for (v1::ModelIdentity& id : models_->FreshIdentities()) {
+      *request.add_model_identities() = std::move(id);
+    }
     ToProto(wait, request.mutable_wait());
     const absl::Time sent = absl::Now();
     absl::StatusOr<v1::LeaseResponse> response =

@@ -110,6 +110,8 @@ class PullLoop {
   ModelCache* const models_;
   WorkerMetrics* const metrics_;
   const std::shared_ptr<engine::LoadedModel> judge_runner_;
+  // Jobs report through it: it attaches the model identity (result cache).
+  IdentityStampingClient reports_client_;
   Backoff backoff_;  // used by the Run() thread only
 
   // Touched by the Run() thread only.

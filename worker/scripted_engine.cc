@@ -160,6 +160,9 @@ class ScriptedModel final : public engine::LoadedModel {
         Generate(h, context, r, output.mutable_generate());
         break;
       }
+      case v1::Request::kExecuteCode:  // judge jobs run in worker/judge_execution.h
+        return absl::InvalidArgumentError(absl::StrCat(
+            "request ", request.request_id(), ": the scripted engine does not execute code"));
       case v1::Request::KIND_NOT_SET:
         return absl::InvalidArgumentError(
             absl::StrCat("request ", request.request_id(), ": no request kind is set"));

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <string>
 
+#include "kernels/cuda/gemm.cuh"
 #include "kernels/cuda/op_registry.h"
 
 // Flags are parsed by hand so that this binary needs nothing beyond the CUDA
@@ -142,6 +143,11 @@ int Main() {
   const double peak = HbmPeakGbps(0);
   std::printf("GPU: %s (%d SMs, sm_%d%d), HBM peak %.0f GB/s; CPU: %s\n", prop.name,
               prop.multiProcessorCount, prop.major, prop.minor, peak, CpuModel().c_str());
+  // Which GEMM kernel family the automatic dispatch uses (gemm.cuh, GemmImpl).
+  std::printf("GEMM dispatch: m <= 64 -> sm80 mma.sync; m > 64 -> %s\n",
+              GemmSm90aDisabledByEnv() ? "sm80 mma.sync (PROCTOR_CUDA_GEMM=sm80)"
+              : GemmSm90aAvailable()   ? "sm90a wgmma + TMA"
+                                       : "sm80 mma.sync (sm_90a path not available here)");
   std::printf("%-18s %-52s %10s %9s %7s %9s %12s %7s\n", "op", "shape", "time_us", "GB/s", "%HBM",
               "TFLOP/s", "baseline_us", "ratio");
   cudaStream_t stream = nullptr;
@@ -150,6 +156,10 @@ int Main() {
   int failures = 0;
   for (auto& c : MakeBenchCases()) {
     if (!filter.empty() && c->name().find(filter) == std::string::npos) continue;
+    if (!c->Supported()) {
+      std::printf("%s: not supported on this device or binary, skipped\n", c->name().c_str());
+      continue;
+    }
     if (cudaError_t err = c->Setup(); err != cudaSuccess) {
       std::printf("%s: setup failed: %s\n", c->name().c_str(), cudaGetErrorString(err));
       ++failures;

@@ -113,6 +113,24 @@ CREATE TABLE sweeps (
 ) WITHOUT ROWID;
 )sql";
 
+// Version 4: the result cache (docs/design/result-cache.md). `key` is the
+// 32-byte SHA-256 cache key; `output` a serialized proctor.v1.Output without
+// request_id. The index serves the LRU trim; meta 'result_cache_entries'
+// counts the rows (kept in the same transactions, so a gauge need not scan).
+// outputs.from_cache marks outputs answered from the cache
+// (RunProgress.requests_cached survives restarts).
+constexpr char kSchemaV4[] = R"sql(
+CREATE TABLE result_cache (
+  key             BLOB PRIMARY KEY NOT NULL,
+  output          BLOB NOT NULL,
+  created_at_us   INTEGER NOT NULL,
+  last_used_at_us INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX result_cache_lru ON result_cache (last_used_at_us);
+INSERT INTO meta (key, value) VALUES ('result_cache_entries', 0);
+ALTER TABLE outputs ADD COLUMN from_cache INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1,
      "create tables meta, runs, run_datasets, jobs, job_payloads, samples, outputs, "
@@ -120,6 +138,7 @@ constexpr Migration kMigrations[] = {
      kSchemaV1},
     {2, "add indexes jobs_active and outputs_by_job", kSchemaV2},
     {3, "create table sweeps", kSchemaV3},
+    {4, "create table result_cache, add outputs.from_cache", kSchemaV4},
 };
 
 }  // namespace

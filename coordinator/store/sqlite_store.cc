@@ -609,14 +609,15 @@ absl::StatusOr<int64_t> SqliteStore::WriteOutputs(const OutputBatch& batch) {
     }
     PROCTOR_ASSIGN_OR_RETURN(
         Statement insert,
-        db.Prepare("INSERT OR IGNORE INTO outputs (run_seq, request_id, job_id, output) "
-                   "VALUES (?1, ?2, ?3, ?4)"));
+        db.Prepare("INSERT OR IGNORE INTO outputs (run_seq, request_id, job_id, output, "
+                   "from_cache) VALUES (?1, ?2, ?3, ?4, ?5)"));
     int64_t count = 0;
     for (size_t i = 0; i < blobs.size(); ++i) {
       insert.BindInt64(1, seq);
       insert.BindInt64(2, batch.outputs[i].request_id());
       insert.BindInt64(3, batch.job_id);
       insert.BindBlobNoCopy(4, blobs[i]);
+      insert.BindInt64(5, batch.from_cache ? 1 : 0);
       PROCTOR_RETURN_IF_ERROR(insert.Run());
       count += insert.Changes();
       insert.Reset();
@@ -635,6 +636,7 @@ absl::StatusOr<int64_t> SqliteStore::WriteOutputs(const OutputBatch& batch) {
         score.Reset();
       }
     }
+    PROCTOR_RETURN_IF_ERROR(WriteCacheEntries(db, batch));
     inserted = count;
     return absl::OkStatus();
   });
@@ -702,6 +704,21 @@ absl::StatusOr<int64_t> SqliteStore::CountOutputs(const std::string& run_id) {
     PROCTOR_ASSIGN_OR_RETURN(int64_t seq, RunSeq(db, run_id));
     PROCTOR_ASSIGN_OR_RETURN(Statement stmt,
                              db.Prepare("SELECT count(*) FROM outputs WHERE run_seq = ?1"));
+    stmt.BindInt64(1, seq);
+    PROCTOR_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (row) count = stmt.ColumnInt64(0);
+    return absl::OkStatus();
+  }));
+  return count;
+}
+
+absl::StatusOr<int64_t> SqliteStore::CountCachedOutputs(const std::string& run_id) {
+  int64_t count = 0;
+  PROCTOR_RETURN_IF_ERROR_OUTER(Read([&](Connection& db) -> absl::Status {
+    PROCTOR_ASSIGN_OR_RETURN(int64_t seq, RunSeq(db, run_id));
+    PROCTOR_ASSIGN_OR_RETURN(
+        Statement stmt,
+        db.Prepare("SELECT count(*) FROM outputs WHERE run_seq = ?1 AND from_cache = 1"));
     stmt.BindInt64(1, seq);
     PROCTOR_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (row) count = stmt.ColumnInt64(0);

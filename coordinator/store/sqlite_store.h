@@ -16,7 +16,9 @@
 #ifndef PROCTOR_COORDINATOR_STORE_SQLITE_STORE_H_
 #define PROCTOR_COORDINATOR_STORE_SQLITE_STORE_H_
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -46,6 +48,9 @@ struct SqliteStoreOptions {
   // Turning it off trades corruption detection at start-up for speed; SQLite
   // still reports corruption it meets later as DATA_LOSS.
   bool quick_check_on_open = true;
+  // Result-cache entries kept (0 = no bound). A write that takes the cache
+  // past this bound deletes the least recently used entries down to 99% of it.
+  int64_t result_cache_max_entries = 1'000'000;
 };
 
 class SqliteStore final : public Store {
@@ -92,6 +97,15 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<v1::Output>> LoadOutputs(
       const std::string& run_id, const std::vector<int64_t>& request_ids) override;
   absl::StatusOr<int64_t> CountOutputs(const std::string& run_id) override;
+  absl::StatusOr<int64_t> CountCachedOutputs(const std::string& run_id) override;
+
+  // Result cache (result_cache_store.cc). Keys of any length are looked up
+  // as given (a key that is not 32 bytes is simply absent). An entry whose
+  // stored output does not parse is DATA_LOSS naming the key.
+  absl::StatusOr<std::vector<std::optional<v1::Output>>> LookupCache(
+      const std::vector<std::string>& keys) override;
+  // O(1): a counter kept in the same transactions as the entries.
+  absl::StatusOr<int64_t> CountCacheEntries() override;
 
   // In the order given to CreateRun.
   absl::StatusOr<std::vector<SampleRecord>> LoadSamples(const std::string& run_id) override;
@@ -126,6 +140,9 @@ class SqliteStore final : public Store {
   // one read transaction (a consistent snapshot).
   absl::Status Read(absl::FunctionRef<absl::Status(sqlite::Connection&)> read);
   bool ReaderAvailable() const ABSL_SHARED_LOCKS_REQUIRED(readers_mu_);
+  // Inside a WriteOutputs mutation: upserts batch.cache_entries, trims the
+  // cache to its bound and keeps the entry counter.
+  absl::Status WriteCacheEntries(sqlite::Connection& db, const OutputBatch& batch);
 
   const std::string path_;
   const SqliteStoreOptions options_;

@@ -82,10 +82,24 @@ struct SampleScore {
   std::string score;  // opaque, from eval::Catalog::ScoreSample
 };
 
+// One result-cache entry (docs/design/result-cache.md): `key` is the 32-byte
+// key from coordinator/result_cache.h; `output` carries no request_id.
+struct CacheEntry {
+  std::string key;
+  v1::Output output;
+};
+
 struct OutputBatch {
   std::string run_id;
   int64_t job_id = 0;
   std::vector<v1::Output> outputs;
+  // The outputs were answered from the result cache (counted separately).
+  bool from_cache = false;
+  // Result-cache entries written in the same transaction: inserted when the
+  // key is new (an existing entry keeps its output), and in every case marked
+  // used at `now` (the LRU clock).
+  std::vector<CacheEntry> cache_entries;
+  absl::Time now = absl::InfinitePast();
   // Scores of samples completed by these outputs; written in the same
   // transaction. Existing scores for the same (run, dataset, sample) are kept.
   std::vector<SampleScore> scores;
@@ -123,6 +137,16 @@ class Store {
   virtual absl::StatusOr<std::vector<v1::Output>> LoadOutputs(const std::string& run_id,
                                                                const std::vector<int64_t>& request_ids) = 0;
   virtual absl::StatusOr<int64_t> CountOutputs(const std::string& run_id) = 0;
+  // Of those, the outputs written with OutputBatch::from_cache.
+  virtual absl::StatusOr<int64_t> CountCachedOutputs(const std::string& run_id) = 0;
+
+  // Result cache. One batched read: the output stored under each of `keys`
+  // (nullopt where absent), in the order given. Does not mark entries used
+  // (writing them back in an OutputBatch does).
+  virtual absl::StatusOr<std::vector<std::optional<v1::Output>>> LookupCache(
+      const std::vector<std::string>& keys) = 0;
+  // Entries in the cache now.
+  virtual absl::StatusOr<int64_t> CountCacheEntries() = 0;
 
   virtual absl::StatusOr<std::vector<SampleRecord>> LoadSamples(const std::string& run_id) = 0;
   virtual absl::StatusOr<std::vector<SampleScore>> LoadScores(const std::string& run_id) = 0;

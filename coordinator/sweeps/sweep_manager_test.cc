@@ -222,6 +222,17 @@ TEST_F(SweepManagerTest, TriggerFiresNowWithoutMovingTheSchedule) {
   EXPECT_EQ(manager_->Trigger("nope").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(SweepManagerTest, TemplateNoCacheReachesEveryRunAndSurvivesRestart) {
+  v1::Sweep sweep = Hourly("fresh");
+  sweep.mutable_spec()->set_no_cache(true);
+  ASSERT_TRUE(manager_->Create(sweep).ok());
+  Reopen();
+  ASSERT_TRUE(manager_->Trigger("fresh").ok());
+  ASSERT_EQ(launcher_.runs.size(), 2u);
+  for (const v1::Run& run : launcher_.runs) EXPECT_TRUE(run.spec().no_cache());
+  EXPECT_TRUE(manager_->Get("fresh")->spec().no_cache());
+}
+
 TEST_F(SweepManagerTest, TriggerThatCreatesNoRunFails) {
   ASSERT_TRUE(manager_->Create(Hourly("nightly")).ok());
   launcher_.fail_model = "m1";

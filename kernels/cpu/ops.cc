@@ -4,6 +4,9 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/attention_simd.h"
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/quant_gemm.h"
 #include "kernels/cpu/reference.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -148,20 +151,15 @@ __attribute__((target("avx2,fma"))) float FusedDotAvx2(const uint8_t* p, const f
   return Hsum(_mm256_add_ps(acc0, acc1));
 }
 
-bool DetectAvx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-#else
-bool DetectAvx2() { return false; }
 #endif
-
-const bool kHaveAvx2 = DetectAvx2();
 
 }  // namespace
 
-bool HaveAvx2() { return kHaveAvx2; }
+bool HaveAvx2() { return ActiveIsa() >= Isa::kAvx2; }
 
 void DequantizeRowFast(WeightFormat f, const void* src, float* dst, int64_t n) {
 #ifdef PROCTOR_X86
-  if (kHaveAvx2) {
+  if (HaveAvx2()) {
     const uint8_t* p = static_cast<const uint8_t*>(src);
     switch (f) {
       case WeightFormat::kQ8_0:
@@ -180,7 +178,7 @@ void DequantizeRowFast(WeightFormat f, const void* src, float* dst, int64_t n) {
 
 float Dot(const float* a, const float* b, int64_t n) {
 #ifdef PROCTOR_X86
-  if (kHaveAvx2) return DotAvx2(a, b, n);
+  if (HaveAvx2()) return DotAvx2(a, b, n);
 #endif
   return DotPortable(a, b, n);
 }
@@ -189,9 +187,29 @@ void MatMul(const float* x, int64_t m, const WeightMatrix& w, const float* bias,
             ThreadPool* pool) {
   const int64_t n = w.rows, k = w.cols;
   const int64_t row_bytes = w.stride();
+  if (m <= 0 || n <= 0) return;
+  // Register-tiled SIMD kernels (quant_gemm.h): threads split the output rows
+  // in whole tiles.
+  if (QuantGemmSupports(w)) {
+    const int64_t tiles = (n + kQuantGemmRowTile - 1) / kQuantGemmRowTile;
+    auto tiled = [&](int64_t begin, int64_t end) {
+      QuantGemmRows(x, m, w, bias, out, begin * kQuantGemmRowTile,
+                    std::min(n, end * kQuantGemmRowTile));
+    };
+    if (pool == nullptr) {
+      tiled(0, tiles);
+    } else {
+      // At least ~16k multiply-adds per chunk so tiny matrices stay on one thread.
+      pool->ParallelFor(tiles, tiled,
+                        std::max<int64_t>(1, 16384 / (kQuantGemmRowTile * k * m + 1)));
+    }
+    return;
+  }
+  const bool have_avx2 = HaveAvx2();
+  (void)have_avx2;
 #ifdef PROCTOR_X86
   // Small batches (decode): fused decode + dot, no F32 copy of the weights.
-  if (kHaveAvx2 && m < 4 &&
+  if (have_avx2 && m < 4 &&
       (w.format == WeightFormat::kQ8_0 || w.format == WeightFormat::kQ4_0 ||
        w.format == WeightFormat::kQ4_1)) {
     auto fused = [&](int64_t begin, int64_t end) {
@@ -237,7 +255,7 @@ void MatMul(const float* x, int64_t m, const WeightMatrix& w, const float* bias,
       int64_t i = 0;
 #ifdef PROCTOR_X86
       // Register-blocked 4 inputs x 2 weight rows when the batch allows.
-      if (kHaveAvx2 && k % 8 == 0) {
+      if (have_avx2 && k % 8 == 0) {
         float r[8];
         for (; i + 4 <= m; i += 4) {
           int64_t j = j0;
@@ -279,6 +297,29 @@ void Attention(const float* q, const float* k, const float* v, float* out, int64
                int64_t n_heads, int64_t n_kv, int64_t hd, int64_t q_pos_offset, float scale,
                ThreadPool* pool) {
   const int64_t group = n_heads / n_kv;
+  if (AttentionSimdSupports(hd)) {
+    auto simd = [&](int64_t begin, int64_t end) {
+      std::vector<float> scores(static_cast<size_t>(s + 16));
+      for (int64_t idx = begin; idx < end; ++idx) {
+        const int64_t i = idx / n_heads, h = idx % n_heads;
+        const int64_t last = std::min<int64_t>(s - 1, q_pos_offset + i);
+        float* o = out + (i * n_heads + h) * hd;
+        if (last < 0) {
+          std::fill(o, o + hd, 0.0f);
+          continue;
+        }
+        const int64_t kv_off = (h / group) * hd;
+        AttentionRowSimd(q + (i * n_heads + h) * hd, k + kv_off, v + kv_off, n_kv * hd, last, hd,
+                         scale, scores.data(), o);
+      }
+    };
+    if (pool == nullptr) {
+      simd(0, t * n_heads);
+    } else {
+      pool->ParallelFor(t * n_heads, simd, 1);
+    }
+    return;
+  }
   auto body = [&](int64_t begin, int64_t end) {
     std::vector<float> scores(static_cast<size_t>(s));
     for (int64_t idx = begin; idx < end; ++idx) {
@@ -313,6 +354,34 @@ void Attention(const float* q, const float* k, const float* v, float* out, int64
     body(0, t * n_heads);
   } else {
     pool->ParallelFor(t * n_heads, body, 1);
+  }
+}
+
+void Rope(float* x, const int32_t* positions, int64_t tokens, int64_t n_heads, int64_t head_dim,
+          const ref::RopeParams& params) {
+  const int64_t n_rot = params.n_rot > 0 ? params.n_rot : head_dim;
+  const int64_t half = n_rot / 2;
+  std::vector<float> inv_freq(static_cast<size_t>(half)), cs(static_cast<size_t>(2 * half));
+  for (int64_t i = 0; i < half; ++i) inv_freq[i] = ref::RopeInvFreq(params, i, n_rot);
+  for (int64_t t = 0; t < tokens; ++t) {
+    // The same expressions, in the same order, as ref::Rope.
+    const float pos = static_cast<float>(positions[t]) / params.linear_factor;
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = pos * inv_freq[i];
+      cs[2 * i] = std::cos(angle);
+      cs[2 * i + 1] = std::sin(angle);
+    }
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + (t * n_heads + h) * head_dim;
+      for (int64_t i = 0; i < half; ++i) {
+        const float c = cs[2 * i], s = cs[2 * i + 1];
+        const int64_t i0 = params.neox_layout ? i : 2 * i;
+        const int64_t i1 = params.neox_layout ? i + half : 2 * i + 1;
+        const float x0 = v[i0], x1 = v[i1];
+        v[i0] = x0 * c - x1 * s;
+        v[i1] = x0 * s + x1 * c;
+      }
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/reference.h"
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/cpu/weight_format.h"
 
@@ -34,7 +35,9 @@ void DequantizeRowFast(WeightFormat f, const void* src, float* dst, int64_t n);
 float Dot(const float* a, const float* b, int64_t n);
 
 // out[m, w.rows] = x[m, w.cols] * W^T (+ bias[w.rows] when bias != null).
-// Each weight row is decoded once per call and reused for all m inputs.
+// Q8_0/Q4_0/Q4_1/F32 with w.cols % 32 == 0 run the register-tiled kernels of
+// quant_gemm.h (AVX-512 or AVX2, threads split output rows); other formats
+// decode each weight row once per call and reuse it for all m inputs.
 void MatMul(const float* x, int64_t m, const WeightMatrix& w, const float* bias, float* out,
             ThreadPool* pool);
 
@@ -42,6 +45,15 @@ void MatMul(const float* x, int64_t m, const WeightMatrix& w, const float* bias,
 void Attention(const float* q, const float* k, const float* v, float* out, int64_t t, int64_t s,
                int64_t n_heads, int64_t n_kv, int64_t hd, int64_t q_pos_offset, float scale,
                ThreadPool* pool);
+
+// Same contract and bit-identical results as ref::Rope, but each rotation
+// angle's cos/sin (and each pair's inverse frequency) is computed once per
+// token instead of once per (token, head): ~n_heads times fewer libm calls.
+// Allocates O(head_dim) scratch per call. Call it qualified (kernels::Rope):
+// its ref::RopeParams argument makes argument-dependent lookup find ref::Rope
+// as well.
+void Rope(float* x, const int32_t* positions, int64_t tokens, int64_t n_heads, int64_t head_dim,
+          const ref::RopeParams& params);
 
 }  // namespace proctor::kernels
 

@@ -154,5 +154,23 @@ TEST(OpsTest, AttentionMatchesReference) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5);
 }
 
+TEST(OpsTest, RopeIsBitIdenticalToReference) {
+  ref::RopeParams variants[4];
+  variants[1].neox_layout = true;
+  variants[2].n_rot = 8;
+  variants[2].linear_factor = 4.0f;
+  variants[3].llama3_factor = 8.0f;
+  variants[3].theta = 500000.0f;
+  for (const ref::RopeParams& p : variants) {
+    const int64_t t = 5, nh = 3, hd = 16;
+    std::vector<int32_t> pos = {0, 1, 7, 300, 8191};
+    auto want = Random(t * nh * hd, 31);
+    auto got = want;
+    ref::Rope(want.data(), pos.data(), t, nh, hd, p);
+    kernels::Rope(got.data(), pos.data(), t, nh, hd, p);  // qualified: ADL also finds ref::Rope
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_EQ(got[i], want[i]) << i;
+  }
+}
+
 }  // namespace
 }  // namespace proctor::kernels

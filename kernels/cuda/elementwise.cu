@@ -64,9 +64,12 @@ __device__ __forceinline__ float LoadHalfUnaligned(const uint8_t* p) {
   return __half2float(__ushort_as_half(bits));
 }
 
+// GGML block formats the dequantisation kernel decodes.
+enum class QuantFormat { kQ8_0, kQ4_0, kQ4_1 };
+
 // One thread per (row, block of 32): reads the block byte-wise (GGUF blocks
-// are 34/18 bytes, so not aligned) and writes 32 BF16 (64 bytes).
-template <int kBlockBytes, bool kQ8>
+// are 34/18/20 bytes, so not aligned) and writes 32 BF16 (64 bytes).
+template <int kBlockBytes, QuantFormat kFormat>
 __global__ void DequantKernel(const uint8_t* __restrict__ src, int64_t total_blocks,
                               __nv_bfloat16* __restrict__ dst) {
   const int64_t b = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -76,13 +79,13 @@ __global__ void DequantKernel(const uint8_t* __restrict__ src, int64_t total_blo
   const uint8_t* p = src + b * kBlockBytes;
   const float d = LoadHalfUnaligned(p);
   __nv_bfloat162 vals[16];
-  if constexpr (kQ8) {
+  if constexpr (kFormat == QuantFormat::kQ8_0) {
 #pragma unroll
     for (int j = 0; j < 16; ++j) {
       vals[j] = __floats2bfloat162_rn(d * static_cast<float>(static_cast<int8_t>(p[2 + 2 * j])),
                                       d * static_cast<float>(static_cast<int8_t>(p[3 + 2 * j])));
     }
-  } else {
+  } else if constexpr (kFormat == QuantFormat::kQ4_0) {
 #pragma unroll
     for (int j = 0; j < 8; ++j) {
       const int lo0 = p[2 + 2 * j] & 15, lo1 = p[3 + 2 * j] & 15;
@@ -92,13 +95,24 @@ __global__ void DequantKernel(const uint8_t* __restrict__ src, int64_t total_blo
       vals[j + 8] =
           __floats2bfloat162_rn(d * static_cast<float>(hi0 - 8), d * static_cast<float>(hi1 - 8));
     }
+  } else {
+    // Q4_1: value = d * q + m, multiplied and added with separate roundings
+    // (no FMA contraction), exactly as the CPU reference computes it.
+    const float m = LoadHalfUnaligned(p + 2);
+    auto value = [&](int q) { return __fadd_rn(__fmul_rn(d, static_cast<float>(q)), m); };
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const uint8_t q0 = p[4 + 2 * j], q1 = p[5 + 2 * j];
+      vals[j] = __floats2bfloat162_rn(value(q0 & 15), value(q1 & 15));
+      vals[j + 8] = __floats2bfloat162_rn(value(q0 >> 4), value(q1 >> 4));
+    }
   }
   __nv_bfloat162* out = reinterpret_cast<__nv_bfloat162*>(dst + b * 32);
 #pragma unroll
   for (int j = 0; j < 16; ++j) out[j] = vals[j];
 }
 
-template <int kBlockBytes, bool kQ8>
+template <int kBlockBytes, QuantFormat kFormat>
 cudaError_t Dequantize(const void* src, int64_t rows, int64_t n, __nv_bfloat16* dst,
                        cudaStream_t stream) {
   if (src == nullptr || dst == nullptr || rows < 0 || n <= 0 || n % 32 != 0 ||
@@ -110,7 +124,7 @@ cudaError_t Dequantize(const void* src, int64_t rows, int64_t n, __nv_bfloat16* 
   constexpr int kDqThreads = 128;
   const int64_t grid = (total_blocks + kDqThreads - 1) / kDqThreads;
   if (grid > INT32_MAX) return cudaErrorInvalidValue;
-  DequantKernel<kBlockBytes, kQ8><<<static_cast<unsigned>(grid), kDqThreads, 0, stream>>>(
+  DequantKernel<kBlockBytes, kFormat><<<static_cast<unsigned>(grid), kDqThreads, 0, stream>>>(
       static_cast<const uint8_t*>(src), total_blocks, dst);
   return cudaGetLastError();
 }
@@ -155,12 +169,17 @@ cudaError_t EmbeddingGatherBf16(const __nv_bfloat16* table, int64_t vocab, const
 
 cudaError_t DequantizeQ8_0ToBf16(const void* src, int64_t rows, int64_t n, __nv_bfloat16* dst,
                                  cudaStream_t stream) {
-  return Dequantize<34, true>(src, rows, n, dst, stream);
+  return Dequantize<34, QuantFormat::kQ8_0>(src, rows, n, dst, stream);
 }
 
 cudaError_t DequantizeQ4_0ToBf16(const void* src, int64_t rows, int64_t n, __nv_bfloat16* dst,
                                  cudaStream_t stream) {
-  return Dequantize<18, false>(src, rows, n, dst, stream);
+  return Dequantize<18, QuantFormat::kQ4_0>(src, rows, n, dst, stream);
+}
+
+cudaError_t DequantizeQ4_1ToBf16(const void* src, int64_t rows, int64_t n, __nv_bfloat16* dst,
+                                 cudaStream_t stream) {
+  return Dequantize<20, QuantFormat::kQ4_1>(src, rows, n, dst, stream);
 }
 
 }  // namespace proctor::kernels::cuda

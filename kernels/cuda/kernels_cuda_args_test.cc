@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 
 #include "kernels/cuda/attention.cuh"
@@ -78,6 +79,24 @@ TEST(KernelsCudaArgsTest, Elementwise) {
   EXPECT_EQ(DequantizeQ4_0ToBf16(nullptr, 1, 32, Fake(), nullptr), kBad);
   EXPECT_EQ(DequantizeQ8_0ToBf16(fake_storage, -1, 32, Fake(), nullptr), kBad);
   EXPECT_EQ(DequantizeQ8_0ToBf16(fake_storage, 1, 32, Misaligned(), nullptr), kBad);
+  EXPECT_EQ(DequantizeQ4_1ToBf16(fake_storage, 1, 48, Fake(), nullptr), kBad);  // not 32k
+  EXPECT_EQ(DequantizeQ4_1ToBf16(nullptr, 1, 32, Fake(), nullptr), kBad);
+  EXPECT_EQ(DequantizeQ4_1ToBf16(fake_storage, 1, 32, nullptr, nullptr), kBad);
+  EXPECT_EQ(DequantizeQ4_1ToBf16(fake_storage, -2, 32, Fake(), nullptr), kBad);
+  EXPECT_EQ(DequantizeQ4_1ToBf16(fake_storage, 1, 32, Misaligned(), nullptr), kBad);
+  EXPECT_EQ(DequantizeQ4_1ToBf16(fake_storage, 0, 32, Fake(), nullptr), cudaSuccess);  // no rows
+  for (auto* k_quant : {DequantizeQ4_KToBf16, DequantizeQ6_KToBf16}) {
+    EXPECT_EQ(k_quant(fake_storage, 1, 32, Fake(), nullptr), kBad);   // not a multiple of 256
+    EXPECT_EQ(k_quant(fake_storage, 1, 384, Fake(), nullptr), kBad);  // 1.5 super-blocks
+    EXPECT_EQ(k_quant(fake_storage, 1, 0, Fake(), nullptr), kBad);
+    EXPECT_EQ(k_quant(nullptr, 1, 256, Fake(), nullptr), kBad);
+    EXPECT_EQ(k_quant(fake_storage, 1, 256, nullptr, nullptr), kBad);
+    EXPECT_EQ(k_quant(fake_storage, -1, 256, Fake(), nullptr), kBad);
+    EXPECT_EQ(k_quant(fake_storage, 1, 256, Misaligned(), nullptr), kBad);
+    // rows * n beyond 2^40 values: rejected before any size arithmetic overflows.
+    EXPECT_EQ(k_quant(fake_storage, int64_t{1} << 62, 256, Fake(), nullptr), kBad);
+    EXPECT_EQ(k_quant(fake_storage, 0, 256, Fake(), nullptr), cudaSuccess);  // no rows
+  }
 }
 
 TEST(KernelsCudaArgsTest, LogSoftmaxGather) {
@@ -96,6 +115,98 @@ TEST(KernelsCudaArgsTest, GemmSwiGlu) {
   EXPECT_EQ(GemmSwiGluBf16(Fake(), Misaligned(), Fake(), 4, 4, 8, nullptr), kBad);
   EXPECT_EQ(GemmSwiGluBf16(Fake(), Fake(), nullptr, 4, 4, 8, nullptr), kBad);
   EXPECT_EQ(GemmSwiGluBf16(Fake(), Fake(), Fake(), 4, int64_t{1} << 30, 8, nullptr), kBad);
+  EXPECT_EQ(GemmSwiGluBf16(Fake(), Fake(), Fake(), 4, int64_t{1} << 62, 8, nullptr), kBad);
+}
+
+bool HaveDevice() {
+  int count = 0;  // left untouched when the driver is missing
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+// Validation comes before the kernel family is chosen: a forced family never
+// turns a bad call into a launch or into cudaErrorNotSupported.
+TEST(KernelsCudaArgsTest, GemmForcedImplValidatesFirst) {
+  for (GemmImpl impl : {GemmImpl::kAuto, GemmImpl::kSm80, GemmImpl::kSm90a}) {
+    SCOPED_TRACE(static_cast<int>(impl));
+    float* c = FakeF32();
+    EXPECT_EQ(GemmBf16(Fake(), Fake(), c, nullptr, nullptr, 300, 4, 12, nullptr, impl), kBad);
+    EXPECT_EQ(GemmBf16(Fake(), Fake(), c, nullptr, nullptr, 300, 4, 0, nullptr, impl), kBad);
+    EXPECT_EQ(GemmBf16(Misaligned(), Fake(), Fake(), Fake(), nullptr, 300, 4, 8, nullptr, impl),
+              kBad);
+    EXPECT_EQ(
+        GemmBf16(Fake(), Fake(), Fake(), nullptr, nullptr, 300, int64_t{1} << 31, 8, nullptr, impl),
+        kBad);
+    EXPECT_EQ(
+        GemmBf16(Fake(), Fake(), c, nullptr, nullptr, 300, 4, int64_t{1} << 31, nullptr, impl),
+        kBad);
+    __half* h = reinterpret_cast<__half*>(fake_storage);
+    __half* h_misaligned = reinterpret_cast<__half*>(fake_storage + 2);
+    EXPECT_EQ(GemmF16(h, h, c, nullptr, nullptr, 300, 4, 12, nullptr, impl), kBad);  // k % 8
+    EXPECT_EQ(GemmF16(h_misaligned, h, h, nullptr, nullptr, 300, 4, 8, nullptr, impl), kBad);
+    EXPECT_EQ(GemmF16(h, h_misaligned, c, nullptr, nullptr, 300, 4, 8, nullptr, impl), kBad);
+    EXPECT_EQ(
+        GemmF16(h, h, static_cast<__half*>(nullptr), nullptr, nullptr, 300, 4, 8, nullptr, impl),
+        kBad);
+    EXPECT_EQ(GemmF16(h, h, c, nullptr, nullptr, -5, 4, 8, nullptr, impl), kBad);
+    EXPECT_EQ(GemmSwiGluBf16(Fake(), Misaligned(), Fake(), 300, 4, 8, nullptr, impl), kBad);
+    EXPECT_EQ(GemmSwiGluBf16(Fake(), Fake(), Fake(), 300, -1, 8, nullptr, impl), kBad);
+    EXPECT_EQ(GemmSwiGluBf16(Fake(), Fake(), Fake(), 300, 4, 9, nullptr, impl), kBad);
+  }
+}
+
+// Without a device (or on a GPU other than compute capability 9.0) the
+// Hopper path is unavailable: kAuto selects sm80 and a forced sm90a call with
+// valid arguments is refused before anything is launched.
+TEST(KernelsCudaArgsTest, GemmSm90aUnavailableWithoutHopper) {
+  if (HaveDevice()) {
+    int device = 0, major = 0, minor = 0;
+    ASSERT_EQ(cudaGetDevice(&device), cudaSuccess);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+    if (major == 9 && minor == 0) GTEST_SKIP() << "a Hopper GPU is present";
+  }
+  EXPECT_FALSE(GemmSm90aAvailable());
+  EXPECT_EQ(SelectGemmImpl(4096), GemmImpl::kSm80);
+  EXPECT_EQ(SelectGemmImpl(1), GemmImpl::kSm80);
+  EXPECT_EQ(
+      GemmBf16(Fake(), Fake(), FakeF32(), nullptr, nullptr, 300, 4, 8, nullptr, GemmImpl::kSm90a),
+      cudaErrorNotSupported);
+  EXPECT_EQ(GemmSwiGluBf16(Fake(), Fake(), Fake(), 300, 4, 8, nullptr, GemmImpl::kSm90a),
+            cudaErrorNotSupported);
+  EXPECT_EQ(
+      GemmF16(reinterpret_cast<__half*>(fake_storage), reinterpret_cast<__half*>(fake_storage),
+              FakeF32(), nullptr, nullptr, 300, 4, 8, nullptr, GemmImpl::kSm90a),
+      cudaErrorNotSupported);
+}
+
+// PROCTOR_CUDA_GEMM=sm80 turns the automatic choice back to sm80 (any other
+// value leaves it alone). The variable is read once per process, so each
+// check runs in a freshly started copy of this binary ("threadsafe" death
+// test style re-executes it).
+TEST(KernelsCudaArgsDeathTest, GemmEnvOverride) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("PROCTOR_CUDA_GEMM", "sm80", 1);
+        std::exit(GemmSm90aDisabledByEnv() && SelectGemmImpl(4096) == GemmImpl::kSm80 ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(
+      {
+        setenv("PROCTOR_CUDA_GEMM", "sm90a", 1);
+        std::exit(GemmSm90aDisabledByEnv() ? 1 : 0);
+      },
+      ::testing::ExitedWithCode(0), "");
+}
+
+// The dispatch rule on a Hopper GPU with the sm_90a kernels built in:
+// decode-sized m stays on sm80, larger m takes the wgmma path.
+TEST(KernelsCudaArgsTest, GemmDispatchRuleOnHopper) {
+  if (!GemmSm90aAvailable()) GTEST_SKIP() << "no compute capability 9.0 device with sm_90a code";
+  EXPECT_EQ(SelectGemmImpl(1), GemmImpl::kSm80);
+  EXPECT_EQ(SelectGemmImpl(64), GemmImpl::kSm80);
+  EXPECT_EQ(SelectGemmImpl(65), GemmImpl::kSm90a);
+  EXPECT_EQ(SelectGemmImpl(8192), GemmImpl::kSm90a);
 }
 
 TEST(KernelsCudaArgsTest, Gemm) {

@@ -1,4 +1,4 @@
-// Registry cases: SwiGLU, embedding gather, Q8_0/Q4_0 dequantisation and the
+// Registry cases: SwiGLU, embedding gather, Q8_0/Q4_0/Q4_1/Q4_K/Q6_K dequantisation and the
 // fused log-softmax + gather / argmax.
 #include <cmath>
 #include <cstring>
@@ -109,62 +109,98 @@ class EmbeddingCase : public OpCase {
   DeviceBuffer dtable_, dids_, dout_;
 };
 
-// Random GGML Q8_0 / Q4_0 blocks (random f16 scales, random quants).
+enum class Quant { kQ8_0, kQ4_0, kQ4_1, kQ4_K, kQ6_K };
+
+// What a case needs to know about one GGML block format.
+struct QuantInfo {
+  const char* op;
+  int64_t block_bytes, block_values;
+  int64_t d_offset;    // f16 scale
+  int64_t min_offset;  // f16 min (Q4_1) / dmin (Q4_K); -1: none
+  cudaError_t (*dequantize)(const void*, int64_t, int64_t, __nv_bfloat16*, cudaStream_t);
+  void (*reference)(const void*, float*, int64_t);
+};
+
+QuantInfo InfoOf(Quant q) {
+  switch (q) {
+    case Quant::kQ8_0:
+      return {"dequant_q8_0",       ref::kBlockBytesQ8_0,   ref::kQK8_0, 0, -1,
+              DequantizeQ8_0ToBf16, ref::DequantizeRow_Q8_0};
+    case Quant::kQ4_0:
+      return {"dequant_q4_0",       ref::kBlockBytesQ4_0,   ref::kQK4_0, 0, -1,
+              DequantizeQ4_0ToBf16, ref::DequantizeRow_Q4_0};
+    case Quant::kQ4_1:
+      return {"dequant_q4_1",       ref::kBlockBytesQ4_1,   ref::kQK4_1, 0, 2,
+              DequantizeQ4_1ToBf16, ref::DequantizeRow_Q4_1};
+    case Quant::kQ4_K:
+      return {"dequant_q4_k",       ref::kBlockBytesQ4_K,   ref::kQK_K, 0, 2,
+              DequantizeQ4_KToBf16, ref::DequantizeRow_Q4_K};
+    case Quant::kQ6_K:
+      break;
+  }
+  return {"dequant_q6_k",       ref::kBlockBytesQ6_K,   ref::kQK_K, 208, -1,
+          DequantizeQ6_KToBf16, ref::DequantizeRow_Q6_K};
+}
+
+// Random GGML blocks: sane random f16 scales (and mins) at their offsets, every
+// other byte (quants, packed 6-bit scales) uniformly random.
 class DequantCase : public OpCase {
  public:
-  DequantCase(bool q8, int64_t rows, int64_t n) : q8_(q8), rows_(rows), n_(n) {}
-  std::string op() const override { return q8_ ? "dequant_q8_0" : "dequant_q4_0"; }
+  DequantCase(Quant format, int64_t rows, int64_t n) : info_(InfoOf(format)), rows_(rows), n_(n) {}
+  std::string op() const override { return info_.op; }
   std::string shape() const override {
     return "rows=" + std::to_string(rows_) + " n=" + std::to_string(n_);
   }
-  int64_t block_bytes() const { return q8_ ? ref::kBlockBytesQ8_0 : ref::kBlockBytesQ4_0; }
   cudaError_t Setup() override {
-    const int64_t blocks = rows_ * n_ / 32;
-    src_.assign(static_cast<size_t>(blocks * block_bytes()), 0);
+    const int64_t blocks = rows_ * n_ / info_.block_values;
+    const std::vector<float> bytes =
+        RandomUniform(static_cast<size_t>(blocks * info_.block_bytes), 0.0f, 256.0f, 52);
+    src_.resize(bytes.size());
+    for (size_t i = 0; i < bytes.size(); ++i) src_[i] = static_cast<uint8_t>(bytes[i]);
     const std::vector<float> scales = RandomUniform(static_cast<size_t>(blocks), -0.05f, 0.05f, 51);
-    const std::vector<float> q = RandomUniform(src_.size(), 0.0f, 256.0f, 52);
+    const std::vector<float> mins = RandomUniform(static_cast<size_t>(blocks), -0.4f, 0.1f, 53);
     for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* p = src_.data() + b * block_bytes();
+      uint8_t* p = src_.data() + b * info_.block_bytes;
       const uint16_t d = ref::FloatToHalf(scales[static_cast<size_t>(b)]);
-      std::memcpy(p, &d, 2);  // little-endian host
-      for (int64_t j = 2; j < block_bytes(); ++j) {
-        p[j] = static_cast<uint8_t>(q[static_cast<size_t>(b * block_bytes() + j)]);
+      std::memcpy(p + info_.d_offset, &d, 2);  // little-endian host
+      if (info_.min_offset >= 0) {
+        const uint16_t m = ref::FloatToHalf(mins[static_cast<size_t>(b)]);
+        std::memcpy(p + info_.min_offset, &m, 2);
       }
     }
     PROCTOR_CUDA_RETURN_IF_ERROR(dsrc_.Upload(src_));
     return dout_.Allocate(static_cast<size_t>(rows_ * n_) * 2);
   }
   cudaError_t Run(cudaStream_t stream) override {
-    return q8_ ? DequantizeQ8_0ToBf16(dsrc_.as<void>(), rows_, n_, Bf(dout_), stream)
-               : DequantizeQ4_0ToBf16(dsrc_.as<void>(), rows_, n_, Bf(dout_), stream);
+    return info_.dequantize(dsrc_.as<void>(), rows_, n_, Bf(dout_), stream);
   }
   OpCheck Check() override {
     std::vector<uint16_t> got(static_cast<size_t>(rows_ * n_));
     if (cudaError_t err = dout_.Download(&got); err != cudaSuccess) return DownloadFailed(err);
     std::vector<float> want(got.size());
-    const int64_t row_bytes = n_ / 32 * block_bytes();
+    const int64_t row_bytes = n_ / info_.block_values * info_.block_bytes;
     for (int64_t r = 0; r < rows_; ++r) {
-      const uint8_t* src = src_.data() + r * row_bytes;
-      if (q8_) {
-        ref::DequantizeRow_Q8_0(src, want.data() + r * n_, n_);
-      } else {
-        ref::DequantizeRow_Q4_0(src, want.data() + r * n_, n_);
-      }
+      info_.reference(src_.data() + r * row_bytes, want.data() + r * n_, n_);
     }
     std::vector<float> naive = want;
     for (float& v : naive) v = RoundBf16(v);
     OpCheck c;
     c.max_err = MaxAbsError(FromBf16(got), want);
     c.naive_err = MaxAbsError(naive, want);
-    c.tolerance = c.naive_err;  // d * q is exact in F32: ours must round identically
+    // The kernels compute each F32 value with the reference's operations in
+    // the reference's order (products of an f16 scale and a small integer are
+    // exact; one rounded add or multiply follows at most), so they must round
+    // to BF16 identically: no slack beyond the naive rounding itself.
+    c.tolerance = c.naive_err;
     return c;
   }
   double bytes_moved() const override {
-    return static_cast<double>(src_.size()) + 2.0 * static_cast<double>(rows_ * n_);
+    return static_cast<double>(rows_ * n_ / info_.block_values * info_.block_bytes) +
+           2.0 * static_cast<double>(rows_ * n_);
   }
 
  private:
-  bool q8_;
+  QuantInfo info_;
   int64_t rows_, n_;
   std::vector<uint8_t> src_;
   DeviceBuffer dsrc_, dout_;
@@ -235,8 +271,11 @@ void AddElementwiseCases(bool bench, OpCaseList* out) {
   if (bench) {
     out->push_back(std::make_unique<SwiGluCase>(4096LL * 11008));
     out->push_back(std::make_unique<EmbeddingCase>(32000, 4096, 4096, false));
-    out->push_back(std::make_unique<DequantCase>(true, 4096, 4096));
-    out->push_back(std::make_unique<DequantCase>(false, 4096, 4096));
+    out->push_back(std::make_unique<DequantCase>(Quant::kQ8_0, 4096, 4096));
+    out->push_back(std::make_unique<DequantCase>(Quant::kQ4_0, 4096, 4096));
+    out->push_back(std::make_unique<DequantCase>(Quant::kQ4_1, 4096, 4096));
+    out->push_back(std::make_unique<DequantCase>(Quant::kQ4_K, 4096, 4096));
+    out->push_back(std::make_unique<DequantCase>(Quant::kQ6_K, 4096, 4096));
     out->push_back(std::make_unique<LogSoftmaxGatherCase>(512, 32000, 10.0f));
     out->push_back(std::make_unique<LogSoftmaxGatherCase>(64, 128256, 10.0f));
     return;
@@ -247,10 +286,16 @@ void AddElementwiseCases(bool bench, OpCaseList* out) {
   out->push_back(std::make_unique<EmbeddingCase>(1000, 4096, 17, true));
   out->push_back(std::make_unique<EmbeddingCase>(50, 100, 9, false));  // scalar path
   out->push_back(std::make_unique<EmbeddingCase>(7, 64, 1, false));
-  out->push_back(std::make_unique<DequantCase>(true, 4, 4096));
-  out->push_back(std::make_unique<DequantCase>(true, 3, 96));
-  out->push_back(std::make_unique<DequantCase>(false, 4, 4096));
-  out->push_back(std::make_unique<DequantCase>(false, 5, 32));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ8_0, 4, 4096));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ8_0, 3, 96));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ4_0, 4, 4096));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ4_0, 5, 32));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ4_1, 4, 4096));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ4_1, 7, 160));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ4_K, 4, 4096));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ4_K, 3, 256));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ6_K, 4, 4096));
+  out->push_back(std::make_unique<DequantCase>(Quant::kQ6_K, 5, 768));
   out->push_back(std::make_unique<LogSoftmaxGatherCase>(3, 32000, 10.0f));
   out->push_back(std::make_unique<LogSoftmaxGatherCase>(5, 1001, 10.0f));  // scalar path
   out->push_back(std::make_unique<LogSoftmaxGatherCase>(2, 50257, 60.0f));

@@ -97,6 +97,11 @@ class OpCase {
   virtual std::string shape() const = 0;
   std::string name() const { return op() + " " + shape(); }
 
+  // False when this device or binary cannot run the case at all (e.g. a GEMM
+  // forced onto the sm_90a path on another GPU): the test skips it visibly
+  // and the benchmark omits it. Needs no Setup.
+  virtual bool Supported() const { return true; }
+
   // Generates inputs on the host and uploads them. Call before Run.
   virtual cudaError_t Setup() = 0;
   // Launches the kernel once on `stream`; no synchronisation. Ops that work

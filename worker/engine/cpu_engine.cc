@@ -1,6 +1,5 @@
 #include "worker/engine/cpu_engine.h"
 
-#include <filesystem>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -47,27 +46,9 @@ class CpuEngine : public Engine {
 
   absl::StatusOr<std::unique_ptr<LoadedModel>> Load(const v1::ModelRef& ref) override {
     const std::string path = ref.path().empty() ? ref.name() : ref.path();
-    if (path.empty()) return absl::FailedPreconditionError("model reference has no path or name");
-    std::error_code ec;
-    const std::filesystem::path canonical = std::filesystem::canonical(path, ec);
-    if (ec) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("model file ", path, " cannot be resolved: ", ec.message()));
-    }
-    if (!options_.allowed_model_roots.empty()) {
-      bool allowed = false;
-      for (const std::string& root : options_.allowed_model_roots) {
-        const std::filesystem::path r = std::filesystem::weakly_canonical(root, ec);
-        if (ec) continue;
-        const auto rel = canonical.lexically_relative(r);
-        if (!rel.empty() && *rel.begin() != "..") allowed = true;
-      }
-      if (!allowed) {
-        return absl::PermissionDeniedError(
-            absl::StrCat("model path ", path, " is outside the allowed model roots"));
-      }
-    }
-    auto model = Model::Load(canonical.string());
+    PROCTOR_ASSIGN_OR_RETURN(const std::string canonical,
+                             ResolveModelPath(path, options_.allowed_model_roots));
+    auto model = Model::Load(canonical);
     if (!model.ok()) {
       // NOT_FOUND from the loader is still "fix the model reference" here.
       return absl::FailedPreconditionError(model.status().message());

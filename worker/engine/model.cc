@@ -11,6 +11,26 @@
 
 namespace proctor::engine {
 
+absl::StatusOr<std::string> ResolveModelPath(const std::string& path,
+                                             const std::vector<std::string>& allowed_roots) {
+  if (path.empty()) return absl::FailedPreconditionError("model reference has no path or name");
+  std::error_code ec;
+  const std::filesystem::path canonical = std::filesystem::canonical(path, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model file ", path, " cannot be resolved: ", ec.message()));
+  }
+  if (allowed_roots.empty()) return canonical.string();
+  for (const std::string& root : allowed_roots) {
+    const std::filesystem::path r = std::filesystem::weakly_canonical(root, ec);
+    if (ec) continue;
+    const auto rel = canonical.lexically_relative(r);
+    if (!rel.empty() && *rel.begin() != "..") return canonical.string();
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("model path ", path, " is outside the allowed model roots"));
+}
+
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& path) {
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;

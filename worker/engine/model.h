@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "worker/engine/gguf.h"
@@ -15,6 +16,13 @@
 #include "worker/engine/tokenizer.h"
 
 namespace proctor::engine {
+
+// Resolves `path` (symlinks followed) and checks it lies under one of
+// `allowed_roots` (empty = anywhere). FAILED_PRECONDITION when it cannot be
+// resolved, PERMISSION_DENIED when it is outside the roots. Shared by the
+// engines so that every backend confines model paths the same way.
+absl::StatusOr<std::string> ResolveModelPath(const std::string& path,
+                                             const std::vector<std::string>& allowed_roots);
 
 class Model {
  public:

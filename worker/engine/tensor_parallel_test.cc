@@ -20,11 +20,11 @@ using kernels::WeightMatrix;
 // shapes divide by 2, 3 and 4.
 class RandomModel {
  public:
-  RandomModel() : rng_(1234) {
+  explicit RandomModel(int64_t n_kv_heads = 12) : rng_(1234) {
     ModelConfig& c = w_.config;
     c.dim = 384;
     c.n_heads = 24;
-    c.n_kv_heads = 12;
+    c.n_kv_heads = n_kv_heads;
     c.head_dim = 16;
     c.hidden_dim = 768;
     c.n_layers = 2;
@@ -104,18 +104,24 @@ std::vector<float> AllLogits(const Transformer& tf, const ModelConfig& full,
   return out;
 }
 
-TEST(TensorParallelTest, ShardedLogitsEqualUnsharded) {
-  RandomModel model;
-  const ModelWeights& full = model.weights();
+// Logits of every rank at TP = tp against TP = 1, and the vocabulary-parallel
+// log-probabilities against a log-softmax of the full logits.
+void ExpectShardedEqualsUnsharded(const ModelWeights& full, const std::vector<int>& tps) {
   const std::vector<int32_t> tokens = {1, 17, 239, 5, 120, 64, 3, 200, 99};
   Transformer tf1(&full, nullptr);
   const std::vector<float> want = AllLogits(tf1, full.config, tokens, full.config);
   float max_abs = 0;
   for (float v : want) max_abs = std::max(max_abs, std::fabs(v));
   ASSERT_GT(max_abs, 0.1f);
-  for (int tp : {2, 3, 4}) {
+  const int64_t n = static_cast<int64_t>(tokens.size()) - 1, vocab = full.config.vocab_size;
+  std::vector<float> want_lp(static_cast<size_t>(n));
+  std::vector<int32_t> want_am(static_cast<size_t>(n));
+  kernels::ref::LogSoftmaxGather(want.data(), tokens.data() + 1, want_lp.data(), want_am.data(), n,
+                                 vocab);
+  for (int tp : tps) {
     auto group = kernels::comm::CreateThreadGroup(tp);
-    std::vector<std::vector<float>> got(static_cast<size_t>(tp));
+    std::vector<std::vector<float>> got(static_cast<size_t>(tp)), lp(static_cast<size_t>(tp));
+    std::vector<std::vector<int32_t>> am(static_cast<size_t>(tp));
     std::vector<std::thread> threads;
     for (int r = 0; r < tp; ++r) {
       threads.emplace_back([&, r] {
@@ -123,6 +129,17 @@ TEST(TensorParallelTest, ShardedLogitsEqualUnsharded) {
         ASSERT_TRUE(shard.ok()) << shard.status();
         kernels::ThreadPool pool(1);
         Transformer tf(&*shard, &pool, group[static_cast<size_t>(r)].get());
+        KvCache cache(shard->config);
+        ASSERT_TRUE(tf.Extend(tokens, &cache).ok());
+        got[static_cast<size_t>(r)].resize(static_cast<size_t>(n * vocab));
+        std::vector<int64_t> pos(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) pos[static_cast<size_t>(i)] = i;
+        lp[static_cast<size_t>(r)].resize(static_cast<size_t>(n));
+        am[static_cast<size_t>(r)].resize(static_cast<size_t>(n));
+        ASSERT_TRUE(tf.LogProbs(cache, pos.data(), tokens.data() + 1, n,
+                                lp[static_cast<size_t>(r)].data(),
+                                am[static_cast<size_t>(r)].data())
+                        .ok());
         got[static_cast<size_t>(r)] = AllLogits(tf, full.config, tokens, shard->config);
       });
     }
@@ -135,8 +152,61 @@ TEST(TensorParallelTest, ShardedLogitsEqualUnsharded) {
                          std::fabs(static_cast<double>(got[static_cast<size_t>(r)][i]) - want[i]));
       }
       EXPECT_LE(worst, 1e-5 * max_abs) << "tp=" << tp << " rank=" << r;
+      for (int64_t i = 0; i < n; ++i) {
+        EXPECT_NEAR(lp[static_cast<size_t>(r)][static_cast<size_t>(i)],
+                    want_lp[static_cast<size_t>(i)], 1e-4)
+            << "tp=" << tp << " rank=" << r << " row " << i;
+        EXPECT_EQ(am[static_cast<size_t>(r)][static_cast<size_t>(i)],
+                  want_am[static_cast<size_t>(i)])
+            << "tp=" << tp << " rank=" << r << " row " << i;
+      }
     }
   }
+}
+
+TEST(TensorParallelTest, ShardedLogitsEqualUnsharded) {
+  RandomModel model;
+  ExpectShardedEqualsUnsharded(model.weights(), {1, 2, 3, 4});
+}
+
+TEST(TensorParallelTest, ReplicatedKvHeadsEqualUnsharded) {
+  RandomModel model(/*n_kv_heads=*/2);  // TP = 4 > 2 KV heads: each is held by two ranks
+  ExpectShardedEqualsUnsharded(model.weights(), {4});
+}
+
+TEST(TensorParallelTest, ShardShapes) {
+  ModelConfig c;
+  c.n_heads = 64;
+  c.n_kv_heads = 8;
+  c.hidden_dim = 28672;
+  c.vocab_size = 32000;  // Llama-2-70B
+  auto s = ComputeShardShape(c, 3, 8);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->q_head_begin, 24);
+  EXPECT_EQ(s->q_heads, 8);
+  EXPECT_EQ(s->kv_head_begin, 3);
+  EXPECT_EQ(s->kv_heads, 1);
+  EXPECT_FALSE(s->kv_replicated);
+  EXPECT_EQ(s->ff_begin, 3 * 3584);
+  EXPECT_EQ(s->vocab_begin, 12000);
+  EXPECT_EQ(s->vocab_rows, 4000);
+  c.n_kv_heads = 4;  // 8 ranks over 4 KV heads: ranks 2k and 2k+1 share head k
+  s = ComputeShardShape(c, 5, 8);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_TRUE(s->kv_replicated);
+  EXPECT_EQ(s->kv_heads, 1);
+  EXPECT_EQ(s->kv_head_begin, 2);
+  c.n_kv_heads = 3;
+  c.n_heads = 48;
+  auto bad = ComputeShardShape(c, 0, 8);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("n_kv_heads (3)"), std::string::npos) << bad.status();
+  c.n_kv_heads = 8;
+  c.vocab_size = 32001;
+  bad = ComputeShardShape(c, 0, 8);
+  EXPECT_NE(bad.status().message().find("vocab_size (32001)"), std::string::npos) << bad.status();
+  EXPECT_FALSE(ComputeShardShape(c, 8, 8).ok());
+  EXPECT_FALSE(ComputeShardShape(c, 0, 0).ok());
 }
 
 TEST(TensorParallelTest, RejectsIndivisibleShapes) {

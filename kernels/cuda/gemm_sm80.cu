@@ -1,4 +1,5 @@
-// Ampere-style tensor-core GEMM (also runs on Hopper). See gemm.cuh.
+// Ampere-style tensor-core GEMM, BF16 or FP16 inputs (also runs on Hopper,
+// where gemm_dispatch.cc uses it for m <= 64). See gemm.cuh.
 //
 // Tiling: a thread block computes a BM x BN tile of C, walking K in steps of
 // BK = 32. Each stage of the cp.async pipeline holds A[BM][BK] and B[BN][BK]
@@ -11,11 +12,13 @@
 // commit groups have been issued and cp.async.wait_group(STAGES-2) leaves
 // group kt complete; the __syncthreads() that follows also guarantees every
 // warp has finished reading the stage that the next prefetch overwrites.
-#include <atomic>
+#include <cuda_fp16.h>
+
 #include <type_traits>
 
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/gemm.cuh"
+#include "kernels/cuda/gemm_epilogue.cuh"
+#include "kernels/cuda/gemm_internal.cuh"
 
 namespace proctor::kernels::cuda {
 namespace {
@@ -39,9 +42,9 @@ struct GemmConfig {
 
 // Issues the cp.async copies of rows [row0, row0 + ROWS) x k-range
 // [k0, k0 + BK) of a row-major [rows, k] matrix into dst[ROWS][kStride].
-template <int ROWS, int THREADS>
-__device__ __forceinline__ void LoadTile(__nv_bfloat16* dst, const __nv_bfloat16* src, int64_t row0,
-                                         int64_t rows, int64_t k0, int64_t k) {
+template <int ROWS, int THREADS, typename InT>
+__device__ __forceinline__ void LoadTile(InT* dst, const InT* src, int64_t row0, int64_t rows,
+                                         int64_t k0, int64_t k) {
   constexpr int kChunksPerRow = kBK / 8;
 #pragma unroll
   for (int c = threadIdx.x; c < ROWS * kChunksPerRow; c += THREADS) {
@@ -49,34 +52,8 @@ __device__ __forceinline__ void LoadTile(__nv_bfloat16* dst, const __nv_bfloat16
     const int kc = (c % kChunksPerRow) * 8;
     const int64_t gr = row0 + r, gk = k0 + kc;
     const bool pred = gr < rows && gk < k;  // k % 8 == 0: a chunk is all in or all out
-    const __nv_bfloat16* g = pred ? src + gr * k + gk : src;
+    const InT* g = pred ? src + gr * k + gk : src;
     CpAsync16(dst + r * kStride + kc, g, pred);
-  }
-}
-
-template <typename OutT>
-__device__ __forceinline__ float LoadOut(const OutT* p) {
-  if constexpr (std::is_same_v<OutT, float>) {
-    return *p;
-  } else {
-    return __bfloat162float(*p);
-  }
-}
-
-template <typename OutT>
-__device__ __forceinline__ void StorePair(OutT* p, float x, float y, bool both) {
-  if constexpr (std::is_same_v<OutT, float>) {
-    if (both) {
-      *reinterpret_cast<float2*>(p) = make_float2(x, y);
-    } else {
-      p[0] = x;
-    }
-  } else {
-    if (both) {
-      *reinterpret_cast<__nv_bfloat162*>(p) = __floats2bfloat162_rn(x, y);
-    } else {
-      p[0] = __float2bfloat16_rn(x);
-    }
   }
 }
 
@@ -84,13 +61,13 @@ __device__ __forceinline__ void StorePair(OutT* p, float x, float y, bool both) 
 // up j), so each thread's accumulator pair (columns 2t, 2t+1) is one
 // (gate, up) pair; it writes silu(gate) * up to C[row, col / 2] (C is
 // [M, N / 2]); bias and residual are not used.
-template <typename Cfg, typename OutT, bool kSwiGlu>
+template <typename Cfg, typename InT, typename OutT, bool kSwiGlu>
 __global__ void __launch_bounds__(Cfg::kThreads)
-    GemmBf16Kernel(const __nv_bfloat16* __restrict__ A, const __nv_bfloat16* __restrict__ B,
-                   OutT* C, const OutT* residual, const __nv_bfloat16* __restrict__ bias, int64_t M,
-                   int64_t N, int64_t K, bool pair_stores) {
+    GemmSm80Kernel(const InT* __restrict__ A, const InT* __restrict__ B, OutT* C,
+                   const OutT* residual, const InT* __restrict__ bias, int64_t M, int64_t N,
+                   int64_t K, bool pair_stores) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  __nv_bfloat16* smem = reinterpret_cast<__nv_bfloat16*>(smem_raw);
+  InT* smem = reinterpret_cast<InT*>(smem_raw);
   auto stage_a = [&](int s) { return smem + s * Cfg::kStageElems; };
   auto stage_b = [&](int s) { return smem + s * Cfg::kStageElems + Cfg::kBM * kStride; };
 
@@ -140,8 +117,8 @@ __global__ void __launch_bounds__(Cfg::kThreads)
     }
     CpAsyncCommit();
 
-    const __nv_bfloat16* sa = stage_a(kt % Cfg::kStages) + warp_m * Cfg::kWM * kStride;
-    const __nv_bfloat16* sb = stage_b(kt % Cfg::kStages) + warp_n * Cfg::kWN * kStride;
+    const InT* sa = stage_a(kt % Cfg::kStages) + warp_m * Cfg::kWM * kStride;
+    const InT* sb = stage_b(kt % Cfg::kStages) + warp_n * Cfg::kWN * kStride;
 #pragma unroll
     for (int kk = 0; kk < kBK; kk += 16) {
       unsigned af[Cfg::kMT][4];
@@ -158,8 +135,13 @@ __global__ void __launch_bounds__(Cfg::kThreads)
             bf, sb + (np * 16 + lane % 8 + (lane / 16) * 8) * kStride + kk + ((lane / 8) % 2) * 8);
 #pragma unroll
         for (int mt = 0; mt < Cfg::kMT; ++mt) {
-          MmaBf16(acc[mt][2 * np], af[mt], bf[0], bf[1]);
-          MmaBf16(acc[mt][2 * np + 1], af[mt], bf[2], bf[3]);
+          if constexpr (std::is_same_v<InT, __half>) {
+            MmaF16(acc[mt][2 * np], af[mt], bf[0], bf[1]);
+            MmaF16(acc[mt][2 * np + 1], af[mt], bf[2], bf[3]);
+          } else {
+            MmaBf16(acc[mt][2 * np], af[mt], bf[0], bf[1]);
+            MmaBf16(acc[mt][2 * np + 1], af[mt], bf[2], bf[3]);
+          }
         }
       }
     }
@@ -173,31 +155,11 @@ __global__ void __launch_bounds__(Cfg::kThreads)
 #pragma unroll
     for (int nt = 0; nt < Cfg::kNT; ++nt) {
       const int64_t col = bn0 + warp_n * Cfg::kWN + nt * 8 + 2 * t;
-      if (col >= N) continue;
-      const bool has2 = col + 1 < N;
-      float b0 = 0.0f, b1 = 0.0f;
-      if (bias) {
-        b0 = __bfloat162float(bias[col]);
-        b1 = has2 ? __bfloat162float(bias[col + 1]) : 0.0f;
-      }
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         const int64_t row = bm0 + warp_m * Cfg::kWM + mt * 16 + g + half * 8;
-        if (row >= M) continue;
-        if constexpr (kSwiGlu) {
-          const float gate = acc[mt][nt][2 * half], up = acc[mt][nt][2 * half + 1];
-          const float out = gate / (1.0f + __expf(-gate)) * up;
-          StorePair(C + row * (N / 2) + col / 2, out, 0.0f, false);
-          continue;
-        }
-        float x = acc[mt][nt][2 * half] + b0;
-        float y = acc[mt][nt][2 * half + 1] + b1;
-        if (residual) {
-          x += LoadOut(residual + row * N + col);
-          if (has2) y += LoadOut(residual + row * N + col + 1);
-        }
-        StorePair(C + row * N + col, x, y, has2 && pair_stores);
-        if (has2 && !pair_stores) StorePair(C + row * N + col + 1, y, 0.0f, false);
+        GemmEpiloguePair<OutT, kSwiGlu>(C, residual, bias, M, N, row, col, acc[mt][nt][2 * half],
+                                        acc[mt][nt][2 * half + 1], pair_stores);
       }
     }
   }
@@ -211,23 +173,10 @@ using SmallTile = GemmConfig<64, 64, 2, 2, 4>;
 // (n = 4096 gives 128 blocks instead of 64).
 using TinyTile = GemmConfig<64, 32, 2, 2, 4>;
 
-// Streaming multiprocessors of the current device (cached per device id).
-int SmCount() {
-  static std::atomic<int> cached[64];
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= 64) return 0;
-  int n = cached[device].load(std::memory_order_relaxed);
-  if (n == 0 && cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device) == cudaSuccess) {
-    cached[device].store(n, std::memory_order_relaxed);
-  }
-  return n;
-}
-
-template <typename Cfg, typename OutT, bool kSwiGlu = false>
-cudaError_t Launch(const __nv_bfloat16* a, const __nv_bfloat16* b, OutT* c, const OutT* residual,
-                   const __nv_bfloat16* bias, int64_t m, int64_t n, int64_t k, bool pair_stores,
-                   cudaStream_t stream) {
-  auto kernel = GemmBf16Kernel<Cfg, OutT, kSwiGlu>;
+template <typename Cfg, typename InT, typename OutT, bool kSwiGlu = false>
+cudaError_t Launch(const InT* a, const InT* b, OutT* c, const OutT* residual, const InT* bias,
+                   int64_t m, int64_t n, int64_t k, bool pair_stores, cudaStream_t stream) {
+  auto kernel = GemmSm80Kernel<Cfg, InT, OutT, kSwiGlu>;
   cudaError_t err =
       cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Cfg::kSmemBytes);
   if (err != cudaSuccess) return err;
@@ -240,59 +189,50 @@ cudaError_t Launch(const __nv_bfloat16* a, const __nv_bfloat16* b, OutT* c, cons
   return cudaGetLastError();
 }
 
-template <typename OutT>
-cudaError_t Gemm(const __nv_bfloat16* a, const __nv_bfloat16* b, OutT* c, const OutT* residual,
-                 const __nv_bfloat16* bias, int64_t m, int64_t n, int64_t k, cudaStream_t stream) {
-  if (a == nullptr || b == nullptr || c == nullptr || m <= 0 || n <= 0 || k <= 0 || k % 8 != 0 ||
-      !Aligned16(a) || !Aligned16(b) || m > INT32_MAX || n > INT32_MAX || k > INT32_MAX) {
-    return cudaErrorInvalidValue;
-  }
-  // Paired stores need an even row length and pair-aligned C and residual.
-  constexpr uintptr_t kPairAlign = 2 * sizeof(OutT) - 1;
-  const bool pair_stores = n % 2 == 0 && (reinterpret_cast<uintptr_t>(c) & kPairAlign) == 0 &&
-                           (reinterpret_cast<uintptr_t>(residual) & kPairAlign) == 0;
+}  // namespace
+
+template <typename InT, typename OutT>
+cudaError_t GemmSm80(const InT* a, const InT* b, OutT* c, const OutT* residual, const InT* bias,
+                     int64_t m, int64_t n, int64_t k, bool pair_stores, cudaStream_t stream) {
   if (m <= 64) {
-    if ((n + SmallTile::kBN - 1) / SmallTile::kBN < SmCount()) {
+    if ((n + SmallTile::kBN - 1) / SmallTile::kBN < CurrentDeviceSmCount()) {
       return Launch<TinyTile>(a, b, c, residual, bias, m, n, k, pair_stores, stream);
     }
     return Launch<SmallTile>(a, b, c, residual, bias, m, n, k, pair_stores, stream);
   }
   return Launch<BigTile>(a, b, c, residual, bias, m, n, k, pair_stores, stream);
 }
+template cudaError_t GemmSm80<__nv_bfloat16, float>(const __nv_bfloat16*, const __nv_bfloat16*,
+                                                    float*, const float*, const __nv_bfloat16*,
+                                                    int64_t, int64_t, int64_t, bool, cudaStream_t);
+template cudaError_t GemmSm80<__nv_bfloat16, __nv_bfloat16>(const __nv_bfloat16*,
+                                                            const __nv_bfloat16*, __nv_bfloat16*,
+                                                            const __nv_bfloat16*,
+                                                            const __nv_bfloat16*, int64_t, int64_t,
+                                                            int64_t, bool, cudaStream_t);
+template cudaError_t GemmSm80<__half, float>(const __half*, const __half*, float*, const float*,
+                                             const __half*, int64_t, int64_t, int64_t, bool,
+                                             cudaStream_t);
+template cudaError_t GemmSm80<__half, __half>(const __half*, const __half*, __half*, const __half*,
+                                              const __half*, int64_t, int64_t, int64_t, bool,
+                                              cudaStream_t);
 
-}  // namespace
-
-cudaError_t GemmSwiGluBf16(const __nv_bfloat16* a, const __nv_bfloat16* b_gate_up,
-                           __nv_bfloat16* out, int64_t m, int64_t n, int64_t k,
-                           cudaStream_t stream) {
-  if (a == nullptr || b_gate_up == nullptr || out == nullptr || m <= 0 || n <= 0 || k <= 0 ||
-      k % 8 != 0 || !Aligned16(a) || !Aligned16(b_gate_up) || m > INT32_MAX || 2 * n > INT32_MAX ||
-      k > INT32_MAX) {
-    return cudaErrorInvalidValue;
-  }
-  // Same tile choice as GemmBf16 over the 2n interleaved columns.
+cudaError_t GemmSwiGluBf16Sm80(const __nv_bfloat16* a, const __nv_bfloat16* b_gate_up,
+                               __nv_bfloat16* out, int64_t m, int64_t n, int64_t k,
+                               cudaStream_t stream) {
+  // Same tile choice as GemmSm80 over the 2n interleaved columns.
+  using Bf16 = __nv_bfloat16;
+  const Bf16* no_bias = nullptr;
   if (m <= 64) {
-    if ((2 * n + SmallTile::kBN - 1) / SmallTile::kBN < SmCount()) {
-      return Launch<TinyTile, __nv_bfloat16, true>(a, b_gate_up, out, nullptr, nullptr, m, 2 * n, k,
-                                                   false, stream);
+    if ((2 * n + SmallTile::kBN - 1) / SmallTile::kBN < CurrentDeviceSmCount()) {
+      return Launch<TinyTile, Bf16, Bf16, true>(a, b_gate_up, out, nullptr, no_bias, m, 2 * n, k,
+                                                false, stream);
     }
-    return Launch<SmallTile, __nv_bfloat16, true>(a, b_gate_up, out, nullptr, nullptr, m, 2 * n, k,
-                                                  false, stream);
+    return Launch<SmallTile, Bf16, Bf16, true>(a, b_gate_up, out, nullptr, no_bias, m, 2 * n, k,
+                                               false, stream);
   }
-  return Launch<BigTile, __nv_bfloat16, true>(a, b_gate_up, out, nullptr, nullptr, m, 2 * n, k,
-                                              false, stream);
-}
-
-cudaError_t GemmBf16(const __nv_bfloat16* a, const __nv_bfloat16* b, float* c,
-                     const float* residual, const __nv_bfloat16* bias, int64_t m, int64_t n,
-                     int64_t k, cudaStream_t stream) {
-  return Gemm<float>(a, b, c, residual, bias, m, n, k, stream);
-}
-
-cudaError_t GemmBf16(const __nv_bfloat16* a, const __nv_bfloat16* b, __nv_bfloat16* c,
-                     const __nv_bfloat16* residual, const __nv_bfloat16* bias, int64_t m, int64_t n,
-                     int64_t k, cudaStream_t stream) {
-  return Gemm<__nv_bfloat16>(a, b, c, residual, bias, m, n, k, stream);
+  return Launch<BigTile, Bf16, Bf16, true>(a, b_gate_up, out, nullptr, no_bias, m, 2 * n, k, false,
+                                           stream);
 }
 
 }  // namespace proctor::kernels::cuda

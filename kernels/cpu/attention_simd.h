@@ -1,0 +1,28 @@
+// SIMD bodies of ops.h's Attention: one (query row, head) pair at a time,
+// scores with vector dot products, a vectorised exp, and the weighted sum of
+// V rows accumulated in registers. Semantics are ref::Attention's (softmax in
+// F32 after subtracting the row maximum); results differ from it only by
+// summation order, FMA rounding and the exp approximation (< 2 ulp).
+//
+// Thread-safety: pure; concurrent calls on different (i, h) are safe.
+#ifndef PROCTOR_KERNELS_CPU_ATTENTION_SIMD_H_
+#define PROCTOR_KERNELS_CPU_ATTENTION_SIMD_H_
+
+#include <cstdint>
+
+namespace proctor::kernels {
+
+// True when AttentionRowSimd handles head dimension `hd` on the active ISA
+// (AVX-512 with hd % 16 == 0, or AVX2 with hd % 8 == 0).
+bool AttentionSimdSupports(int64_t hd);
+
+// out[hd] = softmax(q . k_j * scale for j <= last) weighted sum of v_j, where
+// k_j = k + j * kv_stride and v_j likewise (strides in floats). `scores` is
+// caller scratch of at least last + 1 + 16 floats. Requires last >= 0 and
+// AttentionSimdSupports(hd).
+void AttentionRowSimd(const float* q, const float* k, const float* v, int64_t kv_stride,
+                      int64_t last, int64_t hd, float scale, float* scores, float* out);
+
+}  // namespace proctor::kernels
+
+#endif  // PROCTOR_KERNELS_CPU_ATTENTION_SIMD_H_
