@@ -66,6 +66,30 @@ class KvStore {
 // The projections of one layer, in [out, in] layout.
 enum class LayerWeight { kQ, kK, kV, kO, kGate, kUp, kDown };
 
+// The member of a backend's per-layer weight struct that `which` names; the
+// struct has members wq, wk, wv, wo, w_gate, w_up, w_down of one matrix type
+// (the CPU backend's LayerWeights, the CUDA backend's DeviceLayer).
+template <typename Layer>
+const auto& SelectLayerWeight(const Layer& layer, LayerWeight which) {
+  switch (which) {
+    case LayerWeight::kQ:
+      return layer.wq;
+    case LayerWeight::kK:
+      return layer.wk;
+    case LayerWeight::kV:
+      return layer.wv;
+    case LayerWeight::kO:
+      return layer.wo;
+    case LayerWeight::kGate:
+      return layer.w_gate;
+    case LayerWeight::kUp:
+      return layer.w_up;
+    case LayerWeight::kDown:
+      break;
+  }
+  return layer.w_down;
+}
+
 // The norms: a layer's attention or FFN norm.
 enum class LayerNorm { kAttention, kFfn };
 

@@ -128,34 +128,11 @@ class CpuBackend : public Backend {
   }
   absl::Status MatMul(const Tensor& x, int64_t layer, LayerWeight which, Tensor* out) override {
     const LayerWeights& L = w_->layers[static_cast<size_t>(layer)];
-    const kernels::WeightMatrix* m = nullptr;
-    const std::vector<float>* bias = nullptr;
-    switch (which) {
-      case LayerWeight::kQ:
-        m = &L.wq;
-        bias = &L.bq;
-        break;
-      case LayerWeight::kK:
-        m = &L.wk;
-        bias = &L.bk;
-        break;
-      case LayerWeight::kV:
-        m = &L.wv;
-        bias = &L.bv;
-        break;
-      case LayerWeight::kO:
-        m = &L.wo;
-        break;
-      case LayerWeight::kGate:
-        m = &L.w_gate;
-        break;
-      case LayerWeight::kUp:
-        m = &L.w_up;
-        break;
-      case LayerWeight::kDown:
-        m = &L.w_down;
-        break;
-    }
+    const kernels::WeightMatrix* m = &SelectLayerWeight(L, which);
+    const std::vector<float>* bias = which == LayerWeight::kQ   ? &L.bq
+                                     : which == LayerWeight::kK ? &L.bk
+                                     : which == LayerWeight::kV ? &L.bv
+                                                                : nullptr;
     if (x.cols() != m->cols || out->cols() != m->rows || out->rows() != x.rows()) {
       return absl::InvalidArgumentError(
           absl::StrCat("matmul shapes: x [", x.rows(), ", ", x.cols(), "] weight [", m->rows, ", ",

@@ -338,30 +338,7 @@ class CudaBackend : public Backend {
   }
   absl::Status MatMul(const Tensor& x, int64_t layer, LayerWeight which, Tensor* out) override {
     const DeviceLayer& L = layers_[static_cast<size_t>(layer)];
-    const DeviceMatrix* m = nullptr;
-    switch (which) {
-      case LayerWeight::kQ:
-        m = &L.wq;
-        break;
-      case LayerWeight::kK:
-        m = &L.wk;
-        break;
-      case LayerWeight::kV:
-        m = &L.wv;
-        break;
-      case LayerWeight::kO:
-        m = &L.wo;
-        break;
-      case LayerWeight::kGate:
-        m = &L.w_gate;
-        break;
-      case LayerWeight::kUp:
-        m = &L.w_up;
-        break;
-      case LayerWeight::kDown:
-        m = &L.w_down;
-        break;
-    }
+    const DeviceMatrix* m = &SelectLayerWeight(L, which);
     if (x.cols() != m->cols || out->cols() != m->rows || out->rows() != x.rows()) {
       return absl::InvalidArgumentError(absl::StrCat("matmul shapes: x [", x.rows(), ", ", x.cols(),
                                                      "] weight [", m->rows, ", ", m->cols, "]"));
