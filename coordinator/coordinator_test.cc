@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "coordinator/coordinator_fixture.h"
 #include "coordinator/store/sqlite_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -111,33 +112,15 @@ v1::Output AnswerFor(const v1::Request& r) {
   return o;
 }
 
-class CoordinatorTest : public ::testing::Test {
+class CoordinatorTest : public CoordinatorFixture {
  protected:
+  eval::Catalog* catalog() override { return &catalog_; }
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("coordinator_test_", ::testing::UnitTest::GetInstance()->random_seed(),
-                        "_", ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    CoordinatorFixture::SetUp();
     options_.lease_ttl = absl::Seconds(10);
     options_.max_lease_wait = absl::ZeroDuration();
     options_.planner.job_token_budget = 4000;  // 4 samples per job
     Open();
-  }
-  void TearDown() override {
-    coordinator_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open() {
-    coordinator_.reset();
-    store_.reset();
-    auto store = SqliteStore::Open((dir_ / "store.db").string());
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    auto c = Coordinator::Create(store_.get(), &catalog_, &clock_, nullptr, options_);
-    ASSERT_TRUE(c.ok()) << c.status();
-    coordinator_ = *std::move(c);
   }
   v1::RunSpec Spec() {
     v1::RunSpec spec;
@@ -181,12 +164,7 @@ class CoordinatorTest : public ::testing::Test {
     return n;
   }
 
-  std::filesystem::path dir_;
-  FakeClockForTest clock_;
   TinyCatalog catalog_{10};
-  CoordinatorOptions options_;
-  std::unique_ptr<SqliteStore> store_;
-  std::unique_ptr<Coordinator> coordinator_;
 };
 
 TEST_F(CoordinatorTest, RunCompletesAndScores) {
@@ -221,8 +199,7 @@ TEST_F(CoordinatorTest, RepeatedReportIsIdempotent) {
   auto job = LeaseJob(w);
   ASSERT_TRUE(Report(*job, false).ok());
   ASSERT_TRUE(Report(*job, false).ok());
-  EXPECT_EQ(coordinator_->GetRun(run->run_id())->progress().requests_done(),
-            job->requests_size());
+  EXPECT_EQ(coordinator_->GetRun(run->run_id())->progress().requests_done(), job->requests_size());
   ASSERT_TRUE(Report(*job, true).ok());
   EXPECT_EQ(*store_->CountOutputs(run->run_id()), job->requests_size());
 }
@@ -362,8 +339,7 @@ TEST_F(CoordinatorTest, RecoversEverythingAfterRestart) {
   ASSERT_TRUE(recovered.ok()) << recovered.status();
   EXPECT_EQ(recovered->progress().jobs_done(), 1);
   EXPECT_EQ(recovered->progress().jobs_leased(), 1);
-  EXPECT_EQ(recovered->progress().requests_done(),
-            done->requests_size() + held->requests_size());
+  EXPECT_EQ(recovered->progress().requests_done(), done->requests_size() + held->requests_size());
   // The old worker re-registers and re-attaches its lease by heartbeat.
   const std::string w2 = RegisterWorker("w1");
   v1::HeartbeatRequest hb;
@@ -421,8 +397,7 @@ TEST_F(CoordinatorTest, BadArgumentsNameTheField) {
   early.set_job_id(job->job_id());
   early.set_fencing_token(job->fencing_token());
   early.set_complete(true);
-  EXPECT_EQ(coordinator_->ReportOutputs(early).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(coordinator_->ReportOutputs(early).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CoordinatorTest, ListRunsPagesNewestFirst) {

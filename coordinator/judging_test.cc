@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/coordinator_fixture.h"
 #include "coordinator/store/sqlite_store.h"
 #include "eval/eval_internal.pb.h"
 #include "eval/judge.h"
@@ -97,33 +98,15 @@ std::string CompletionFor(int64_t sample) {
   return sample % 2 == 0 ? "    return x + 1\n" : "    return x\n";
 }
 
-class JudgingTest : public ::testing::Test {
+class JudgingTest : public CoordinatorFixture {
  protected:
+  eval::Catalog* catalog() override { return &catalog_; }
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("judging_test_", ::testing::UnitTest::GetInstance()->random_seed(), "_",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    CoordinatorFixture::SetUp();
     options_.lease_ttl = absl::Seconds(10);
     options_.max_lease_wait = absl::ZeroDuration();
     options_.planner.job_token_budget = 2100;  // 2 samples per job
     Open();
-  }
-  void TearDown() override {
-    coordinator_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open() {
-    coordinator_.reset();
-    store_.reset();
-    auto store = SqliteStore::Open((dir_ / "store.db").string());
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    auto c = Coordinator::Create(store_.get(), &catalog_, &clock_, nullptr, options_);
-    ASSERT_TRUE(c.ok()) << c.status();
-    coordinator_ = *std::move(c);
   }
   std::string Submit() {
     v1::RunSpec spec;
@@ -208,12 +191,7 @@ class JudgingTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
-  FakeClockForTest clock_;
   CodeCatalog catalog_{6};
-  CoordinatorOptions options_;
-  std::unique_ptr<SqliteStore> store_;
-  std::unique_ptr<Coordinator> coordinator_;
 };
 
 TEST_F(JudgingTest, JudgeJobsWaitForOutputsAndScoreTheRun) {

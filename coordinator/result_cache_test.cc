@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/coordinator_fixture.h"
 #include "coordinator/store/sqlite_store.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -243,34 +244,17 @@ v1::Output Answer(const v1::Request& r, const std::string& content_hash) {
   return o;
 }
 
-class ResultCacheCoordinatorTest : public ::testing::Test {
+class ResultCacheCoordinatorTest : public CoordinatorFixture {
  protected:
+  eval::Catalog* catalog() override { return &catalog_; }
   void SetUp() override {
-    dir_ = std::filesystem::path(::testing::TempDir()) /
-           absl::StrCat("result_cache_test_",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    CoordinatorFixture::SetUp();
     options_.max_lease_wait = absl::ZeroDuration();
     options_.planner.job_token_budget = 3000;  // 3 samples per job
+    store_options_.quick_check_on_open = false;
     Open();
   }
-  void TearDown() override {
-    coordinator_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void Open() {
-    coordinator_.reset();
-    store_.reset();
-    SqliteStoreOptions store_options;
-    store_options.quick_check_on_open = false;
-    auto store = SqliteStore::Open((dir_ / "store.db").string(), store_options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = *std::move(store);
-    auto c = Coordinator::Create(store_.get(), &catalog_, &clock_, nullptr, options_);
-    ASSERT_TRUE(c.ok()) << c.status();
-    coordinator_ = *std::move(c);
+  void AfterOpen() override {
     v1::RegisterRequest r;
     r.set_worker_name("w1");
     r.mutable_capabilities()->set_backend("cpu");
@@ -328,12 +312,7 @@ class ResultCacheCoordinatorTest : public ::testing::Test {
     return results->sets(0).metrics(0).value();
   }
 
-  std::filesystem::path dir_;
-  FakeClockForTest clock_;
   OneSetCatalog catalog_;
-  CoordinatorOptions options_;
-  std::unique_ptr<SqliteStore> store_;
-  std::unique_ptr<Coordinator> coordinator_;
   std::string worker_;
 };
 
