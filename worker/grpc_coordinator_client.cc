@@ -66,38 +66,22 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
 
   absl::StatusOr<v1::RegisterResponse> Register(const v1::RegisterRequest& request,
                                                 absl::Duration timeout) override {
-    grpc::ClientContext ctx;
-    Prepare(&ctx, timeout);
-    v1::RegisterResponse response;
-    const grpc::Status status = stub_->Register(&ctx, request, &response);
-    return Done(status, std::move(response));
+    return Unary(&v1::WorkerService::Stub::Register, request, timeout);
   }
 
   absl::StatusOr<v1::LeaseResponse> Lease(const v1::LeaseRequest& request,
                                           absl::Duration timeout) override {
-    grpc::ClientContext ctx;
-    Prepare(&ctx, timeout);
-    v1::LeaseResponse response;
-    const grpc::Status status = stub_->Lease(&ctx, request, &response);
-    return Done(status, std::move(response));
+    return Unary(&v1::WorkerService::Stub::Lease, request, timeout);
   }
 
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request,
                                                   absl::Duration timeout) override {
-    grpc::ClientContext ctx;
-    Prepare(&ctx, timeout);
-    v1::HeartbeatResponse response;
-    const grpc::Status status = stub_->Heartbeat(&ctx, request, &response);
-    return Done(status, std::move(response));
+    return Unary(&v1::WorkerService::Stub::Heartbeat, request, timeout);
   }
 
   absl::StatusOr<v1::GetReportStateResponse> GetReportState(
       const v1::GetReportStateRequest& request, absl::Duration timeout) override {
-    grpc::ClientContext ctx;
-    Prepare(&ctx, timeout);
-    v1::GetReportStateResponse response;
-    const grpc::Status status = stub_->GetReportState(&ctx, request, &response);
-    return Done(status, std::move(response));
+    return Unary(&v1::WorkerService::Stub::GetReportState, request, timeout);
   }
 
   std::unique_ptr<ReportStream> OpenReportStream(absl::Duration timeout) override {
@@ -112,8 +96,15 @@ class GrpcCoordinatorClient final : public CoordinatorClient {
     }
   }
 
-  template <typename T>
-  static absl::StatusOr<T> Done(const grpc::Status& status, T response) {
+  // One unary call of `method` with the deadline and credentials of Prepare.
+  template <typename Request, typename Response>
+  absl::StatusOr<Response> Unary(grpc::Status (v1::WorkerService::Stub::*method)(
+                                     grpc::ClientContext*, const Request&, Response*),
+                                 const Request& request, absl::Duration timeout) const {
+    grpc::ClientContext ctx;
+    Prepare(&ctx, timeout);
+    Response response;
+    const grpc::Status status = (stub_.get()->*method)(&ctx, request, &response);
     if (!status.ok()) return FromGrpcStatus(status);
     return response;
   }
