@@ -26,8 +26,7 @@ constexpr size_t kMaxLabelBytes = 256;
 constexpr size_t kMaxNameBytes = 4096;
 
 bool IsTerminalRun(v1::RunState s) {
-  return s == v1::RUN_STATE_SUCCEEDED || s == v1::RUN_STATE_FAILED ||
-         s == v1::RUN_STATE_CANCELLED;
+  return s == v1::RUN_STATE_SUCCEEDED || s == v1::RUN_STATE_FAILED || s == v1::RUN_STATE_CANCELLED;
 }
 
 std::string NewRunId(absl::Time now) {
@@ -60,8 +59,8 @@ absl::Status ValidateSpec(const v1::RunSpec& spec) {
   }
   if (!m.backend().empty() && m.backend() != "cpu" && m.backend() != "cuda" &&
       m.backend() != "scripted") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "spec.model.backend: unknown backend \"", m.backend(), "\" (cpu, cuda or empty)"));
+    return absl::InvalidArgumentError(absl::StrCat("spec.model.backend: unknown backend \"",
+                                                   m.backend(), "\" (cpu, cuda or empty)"));
   }
   if (spec.limit() < 0) return absl::InvalidArgumentError("spec.limit must be >= 0");
   if (spec.job_token_budget() < 0) {
@@ -102,9 +101,9 @@ absl::Status ValidateSpec(const v1::RunSpec& spec) {
   }
   for (const auto& [k, v] : spec.labels()) {
     if (k.empty() || k.size() > kMaxLabelBytes || v.size() > kMaxLabelBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "spec.labels: keys must be 1-", kMaxLabelBytes, " bytes and values at most ",
-          kMaxLabelBytes, " bytes"));
+      return absl::InvalidArgumentError(absl::StrCat("spec.labels: keys must be 1-", kMaxLabelBytes,
+                                                     " bytes and values at most ", kMaxLabelBytes,
+                                                     " bytes"));
     }
   }
   if (spec.submitter().size() > kMaxLabelBytes) {
@@ -185,9 +184,8 @@ absl::Status Coordinator::RecoverRun(RunRecord record) {
   const std::string run_id = record.run_id;
   RunEntry entry;
   entry.record = std::move(record);
-  entry.max_attempts = entry.record.spec.max_attempts() > 0
-                           ? entry.record.spec.max_attempts()
-                           : options_.planner.default_max_attempts;
+  entry.max_attempts = entry.record.spec.max_attempts() > 0 ? entry.record.spec.max_attempts()
+                                                            : options_.planner.default_max_attempts;
   PROCTOR_ASSIGN_OR_RETURN(std::vector<JobRecord> jobs, store_->LoadJobsOfRun(run_id));
   PROCTOR_ASSIGN_OR_RETURN(entry.requests_done, store_->CountOutputs(run_id));
   PROCTOR_ASSIGN_OR_RETURN(entry.requests_cached, store_->CountCachedOutputs(run_id));
@@ -354,6 +352,7 @@ void Coordinator::ForgetRunDetail(RunEntry& run) {
   for (int64_t id : run.job_ids) {
     leased_.erase(id);
     jobs_.erase(id);
+    stored_outputs_.erase(id);
   }
   run.job_ids.clear();
   run.job_ids.shrink_to_fit();
@@ -365,9 +364,7 @@ void Coordinator::ForgetRunDetail(RunEntry& run) {
   judges_.ForgetRun(run.record.run_id);
 }
 
-uint64_t Coordinator::PersistRun(const RunEntry& run) {
-  return persist_.Enqueue({}, run.record);
-}
+uint64_t Coordinator::PersistRun(const RunEntry& run) { return persist_.Enqueue({}, run.record); }
 
 uint64_t Coordinator::Persist(const JobRecord& job, bool with_run) {
   std::optional<RunRecord> run;
@@ -424,11 +421,10 @@ absl::StatusOr<v1::Run> Coordinator::SubmitRun(v1::RunSpec spec) {
   PlannedRun planned;
   std::vector<std::vector<int64_t>> judge_inputs;  // per judge job: generate ids it waits for
   for (int attempt = 0;; ++attempt) {
-    PROCTOR_ASSIGN_OR_RETURN(planned,
-                             PlanRun(NewRunId(now), spec, plan, options_.planner, now));
+    PROCTOR_ASSIGN_OR_RETURN(planned, PlanRun(NewRunId(now), spec, plan, options_.planner, now));
     PROCTOR_ASSIGN_OR_RETURN(judge_inputs, PlanJudgeJobs(planned));
-    absl::Status s = store_->CreateRun(planned.run, planned.jobs, planned.payloads,
-                                       planned.samples);
+    absl::Status s =
+        store_->CreateRun(planned.run, planned.jobs, planned.payloads, planned.samples);
     if (s.ok()) break;
     if (metrics_) metrics_->StoreError("create_run");
     if (!absl::IsAlreadyExists(s) || attempt >= 3) return s;
@@ -447,6 +443,7 @@ absl::StatusOr<v1::Run> Coordinator::SubmitRun(v1::RunSpec spec) {
     entry.requests_total += j.num_requests;
     entry.job_counts[j.state]++;
     entry.job_ids.push_back(j.job_id);
+    if (!j.judge) stored_outputs_[j.job_id] = 0;  // a new job has no outputs yet
     if (!j.judge || !judges_.Block(run_id, j.job_id, judge_inputs.at(judge_index++))) {
       scheduler_.Enqueue(j);
     }
@@ -457,8 +454,8 @@ absl::StatusOr<v1::Run> Coordinator::SubmitRun(v1::RunSpec spec) {
   work_available_.SignalAll();
   RefreshGauges();
   PROCTOR_LOG(INFO) << "run " << run_id << " submitted by " << spec.submitter() << ": "
-                    << run.requests_total << " requests in " << run.job_ids.size()
-                    << " jobs over " << run.record.datasets.size() << " sets";
+                    << run.requests_total << " requests in " << run.job_ids.size() << " jobs over "
+                    << run.record.datasets.size() << " sets";
   return RunProto(run);
 }
 
@@ -493,9 +490,8 @@ absl::StatusOr<v1::ListRunsResponse> Coordinator::ListRuns(const v1::ListRunsReq
   while (i > 0 && out.runs_size() < page_size) {
     --i;
     const RunEntry& run = runs_.at(run_order_[i]);
-    if (request.states_size() > 0 &&
-        std::find(request.states().begin(), request.states().end(), run.record.state) ==
-            request.states().end()) {
+    if (request.states_size() > 0 && std::find(request.states().begin(), request.states().end(),
+                                               run.record.state) == request.states().end()) {
       continue;
     }
     bool labels_match = true;
@@ -596,8 +592,8 @@ absl::StatusOr<Coordinator::RunSampleScores> Coordinator::GetSampleScores(
   return out;
 }
 
-absl::StatusOr<v1::Run> Coordinator::WaitForRunChange(const std::string& run_id,
-                                                      uint64_t* version, absl::Time deadline) {
+absl::StatusOr<v1::Run> Coordinator::WaitForRunChange(const std::string& run_id, uint64_t* version,
+                                                      absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   while (true) {
     PROCTOR_ASSIGN_OR_RETURN(RunEntry * run, FindRun(run_id));

@@ -228,6 +228,12 @@ class Coordinator {
   std::map<std::string, WorkerEntry> workers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::string> worker_by_name_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<int64_t> leased_ ABSL_GUARDED_BY(mu_);
+  // Outputs stored under each job's id (what Store::StoredRequestIds counts),
+  // kept for the open model jobs of runs submitted by this process, so that
+  // completing a job needs no store read. StoreOutputs adds what it inserted;
+  // a job leaves the map when it ends. Jobs not in it (recovered runs, judge
+  // jobs, whose outputs judging.cc writes) are counted by the store.
+  absl::flat_hash_map<int64_t, int64_t> stored_outputs_ ABSL_GUARDED_BY(mu_);
   PersistQueue persist_;
   ResultCache result_cache_;
   JudgeBook judges_ ABSL_GUARDED_BY(mu_);

@@ -15,12 +15,19 @@ namespace {
 
 constexpr const char* kJobStates[] = {"unspecified", "queued", "leased",
                                       "done",        "failed", "cancelled"};
-constexpr const char* kRunStates[] = {"unspecified", "queued",    "running",
-                                      "succeeded",   "failed",    "cancelled"};
+constexpr const char* kRunStates[] = {"unspecified", "queued", "running",
+                                      "succeeded",   "failed", "cancelled"};
 constexpr const char* kWorkerStates[] = {"unspecified", "idle", "busy", "draining", "lost"};
 
 prometheus::Histogram::BucketBoundaries LatencyBuckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+}
+
+// Lease grants: finer around the 20 ms p99 target (shared/design/
+// PERFORMANCE.md), so that histogram_quantile can tell 15 ms from 25 ms.
+prometheus::Histogram::BucketBoundaries LeaseLatencyBuckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.0175, 0.02,
+          0.025,  0.05,  0.1,    0.25,  0.5,    1,    2.5,    5,     10,     30};
 }
 
 }  // namespace
@@ -44,17 +51,18 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<prometheus::Registry> reg
                       .Name("proctor_coordinator_job_transitions_total")
                       .Help("Job state transitions, by event")
                       .Register(r);
-  lease_latency_ = &prometheus::BuildHistogram()
-                        .Name("proctor_coordinator_lease_grant_duration_seconds")
-                        .Help("Time to pick, fence and persist a lease (excludes long-poll waiting)")
-                        .Register(r)
-                        .Add({}, LatencyBuckets());
+  lease_latency_ =
+      &prometheus::BuildHistogram()
+           .Name("proctor_coordinator_lease_grant_duration_seconds")
+           .Help("Time to pick, fence and persist a lease (excludes long-poll waiting)")
+           .Register(r)
+           .Add({}, LeaseLatencyBuckets());
   queue_wait_ = &prometheus::BuildHistogram()
                      .Name("proctor_coordinator_job_queue_wait_seconds")
                      .Help("Time a job waited in the queue before it was leased")
                      .Register(r)
-                     .Add({}, prometheus::Histogram::BucketBoundaries{
-                                  0.01, 0.1, 1, 5, 15, 60, 300, 900, 3600, 14400});
+                     .Add({}, prometheus::Histogram::BucketBoundaries{0.01, 0.1, 1, 5, 15, 60, 300,
+                                                                      900, 3600, 14400});
   lease_expirations_ = &prometheus::BuildCounter()
                             .Name("proctor_coordinator_lease_expirations_total")
                             .Help("Leases that expired without a heartbeat")
@@ -92,10 +100,8 @@ CoordinatorMetrics::CoordinatorMetrics(std::shared_ptr<prometheus::Registry> reg
   for (const char* op : {"create_run", "update_jobs", "write_outputs", "update_run", "read"}) {
     store_errors_->Add({{"operation", op}});
   }
-  runs_ = &prometheus::BuildGauge()
-               .Name("proctor_coordinator_runs")
-               .Help("Runs by state")
-               .Register(r);
+  runs_ =
+      &prometheus::BuildGauge().Name("proctor_coordinator_runs").Help("Runs by state").Register(r);
   for (const char* s : kRunStates) {
     if (std::string(s) != "unspecified") runs_->Add({{"state", s}});
   }
@@ -171,9 +177,7 @@ void CoordinatorMetrics::CacheLookups(int64_t hits, int64_t misses) {
   cache_misses_->Increment(static_cast<double>(misses));
 }
 
-void CoordinatorMetrics::SetCacheEntries(int64_t n) {
-  cache_entries_->Set(static_cast<double>(n));
-}
+void CoordinatorMetrics::SetCacheEntries(int64_t n) { cache_entries_->Set(static_cast<double>(n)); }
 
 void CoordinatorMetrics::StoreError(absl::string_view operation) {
   store_errors_->Add({{"operation", std::string(operation)}}).Increment();
@@ -198,8 +202,8 @@ void CoordinatorMetrics::Rpc(absl::string_view method, absl::string_view code, d
     std::string key = absl::StrCat(method, "/", code);
     auto [it, inserted] = rpc_children_.try_emplace(key, nullptr);
     if (inserted) {
-      it->second = &rpc_latency_->Add({{"method", std::string(method)}, {"code", std::string(code)}},
-                                      LatencyBuckets());
+      it->second = &rpc_latency_->Add(
+          {{"method", std::string(method)}, {"code", std::string(code)}}, LatencyBuckets());
     }
     h = it->second;
   }

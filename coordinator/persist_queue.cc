@@ -38,10 +38,20 @@ absl::Status PersistQueue::Await(uint64_t ticket) {
       leader_active_ = false;
       results_.emplace_back(last, status);
       while (results_.size() > 64) results_.pop_front();
-      flushed_cv_.SignalAll();
+      WakeAfterBatch();
       continue;
     }
-    flushed_cv_.Wait(&mu_);
+    Waiter self;
+    auto it = waiters_.emplace(ticket, &self);
+    self.cv.Wait(&mu_);
+    waiters_.erase(it);
+  }
+}
+
+void PersistQueue::WakeAfterBatch() {
+  for (const auto& [ticket, waiter] : waiters_) {
+    waiter->cv.Signal();
+    if (ticket > flushed_) break;  // the oldest unflushed waiter: it leads next
   }
 }
 

@@ -6,7 +6,10 @@
 // becomes the leader and writes everything queued so far in one batch (one
 // UpdateJobs transaction, then the run records), while later callers wait.
 // A stale record can therefore never overwrite a newer one, and concurrent
-// leases share one fsync.
+// leases share one fsync. When a batch is written, the leader wakes exactly
+// the waiters it made durable plus the oldest remaining one (the next
+// leader), not every waiter: under hundreds of concurrent leases a broadcast
+// would wake the next batch's callers only to put them back to sleep.
 //
 // Thread-safety: all methods may be called concurrently. Every Enqueue must be
 // followed by an Await of its ticket (by someone), or it is written only when
@@ -16,6 +19,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -43,11 +47,18 @@ class PersistQueue {
     std::vector<JobRecord> jobs;
     std::optional<RunRecord> run;
   };
+  struct Waiter {
+    absl::CondVar cv;
+  };
   absl::Status WriteBatch(std::vector<Entry>& batch);
+  // Signals the waiters whose tickets are flushed and the first one that is
+  // not (it leads the next batch).
+  void WakeAfterBatch() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   absl::Mutex mu_;
-  absl::CondVar flushed_cv_;
+  // Threads blocked in Await, by the ticket they wait for.
+  std::multimap<uint64_t, Waiter*> waiters_ ABSL_GUARDED_BY(mu_);
   std::deque<Entry> pending_ ABSL_GUARDED_BY(mu_);
   uint64_t next_ticket_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t flushed_ ABSL_GUARDED_BY(mu_) = 0;  // every ticket <= flushed_ is done

@@ -6,6 +6,7 @@
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -73,6 +74,11 @@ absl::Status StartReportEndpoint(const ServerOptions& options, State* s) {
 
 }  // namespace
 
+void ConfigureRpcThreads(grpc::ServerBuilder& builder, int max_idle_threads) {
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              std::max(2, max_idle_threads));
+}
+
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     const ServerOptions& options) {
   auto s = std::make_unique<State>();
@@ -108,9 +114,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
     auto ports = s->exposer->GetListeningPorts();
     s->metrics_port = ports.empty() ? 0 : ports.front();
   }
-  PROCTOR_ASSIGN_OR_RETURN(
-      s->coordinator, Coordinator::Create(s->store.get(), s->catalog.get(), RealClock::Get(),
-                                          s->metrics.get(), options.coordinator));
+  PROCTOR_ASSIGN_OR_RETURN(s->coordinator,
+                           Coordinator::Create(s->store.get(), s->catalog.get(), RealClock::Get(),
+                                               s->metrics.get(), options.coordinator));
   s->coordinator->StartBackground();
   PROCTOR_ASSIGN_OR_RETURN(
       s->sweeps, SweepsRuntime::Start(options.store_path, s->coordinator.get(), RealClock::Get()));
@@ -134,6 +140,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   builder.RegisterService(s->worker.get());
   builder.RegisterService(s->admin.get());
   builder.RegisterService(s->sweeps->service());
+  ConfigureRpcThreads(builder);
   s->server = builder.BuildAndStart();
   if (!s->server || s->port == 0) {
     s->coordinator->Shutdown();
@@ -152,8 +159,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
                                                  " (--health_address; address in use?)"));
     }
   }
-  PROCTOR_LOG(INFO) << "coordinator serving on port " << s->port << ", store "
-                    << options.store_path
+  PROCTOR_LOG(INFO) << "coordinator serving on port " << s->port << ", store " << options.store_path
                     << (s->metrics_port ? absl::StrCat(", metrics on port ", s->metrics_port)
                                         : std::string());
   return std::unique_ptr<CoordinatorServer>(new CoordinatorServer(std::move(s)));

@@ -11,7 +11,22 @@
 #include "absl/time/time.h"
 #include "coordinator/coordinator.h"
 
+namespace grpc {
+class ServerBuilder;
+}  // namespace grpc
+
 namespace proctor::coordinator {
+
+// gRPC synchronous-server thread settings for the coordinator's services.
+// Every in-flight call holds one server thread (a Lease long-poll for up to
+// max_lease_wait), so a cluster of N workers keeps about N threads busy. By
+// default gRPC lets a thread that finishes a call exit once more than two
+// threads are idle and creates a new one for the next call: with hundreds of
+// workers that is a thread created and destroyed per RPC. Keeping up to
+// `max_idle_threads` idle threads polling removes that churn (measured in
+// docs/performance.md, "Coordinator"). CoordinatorServer::Start applies it;
+// benchmarks that build their own server call it too.
+void ConfigureRpcThreads(grpc::ServerBuilder& builder, int max_idle_threads = 1024);
 
 struct ServerOptions {
   // host:port; port 0 picks a free port (see CoordinatorServer::port()).

@@ -93,9 +93,13 @@ absl::StatusOr<v1::JobState> Coordinator::ApplyJobEvent(JobRecord& job, JobEvent
       break;
   }
   job.state = next;
+  if (IsTerminal(next)) stored_outputs_.erase(job.job_id);
   if (next == v1::JOB_STATE_QUEUED && from != v1::JOB_STATE_QUEUED) {
     scheduler_.Enqueue(job);
-    work_available_.SignalAll();
+    // Wake the long-polls only for a job that can be leased now. A retry in
+    // backoff cannot be: Tick announces it once its not_before has passed, so
+    // a failing job does not wake every idle worker's Lease for nothing.
+    if (job.not_before <= now) work_available_.SignalAll();
   }
   run.job_counts[from]--;
   run.job_counts[next]++;
@@ -265,13 +269,16 @@ absl::StatusOr<v1::LeaseResponse> Coordinator::LeaseOnce(const v1::LeaseRequest&
     ticket = Persist(j, run_changed);
     job = j;
   }
+  // The payload is immutable: read it while the lease record is being
+  // committed (the group commit gathers more leases meanwhile), but answer
+  // only once the lease is durable.
+  absl::StatusOr<JobPayload> payload = store_->LoadJobPayload(job.job_id);
   absl::Status persisted = persist_.Await(ticket);
   if (!persisted.ok()) {
     if (metrics_) metrics_->StoreError("update_jobs");
     // The lease stays in memory and expires; the job is retried then.
     return absl::UnavailableError(absl::StrCat("cannot persist lease: ", persisted.message()));
   }
-  absl::StatusOr<JobPayload> payload = store_->LoadJobPayload(job.job_id);
   if (!payload.ok()) {
     if (metrics_) metrics_->StoreError("read");
     return payload.status();
@@ -471,6 +478,9 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::StoreOutputs(
   if (run_it != runs_.end()) {
     RunEntry& run = run_it->second;
     run.requests_done += *inserted;
+    if (auto known = stored_outputs_.find(batch.job_id); known != stored_outputs_.end()) {
+      known->second += *inserted;
+    }
     ReleaseJudgeJobs(run, request);
     if (from_cache) run.requests_cached += *inserted;
     if (!run.samples.empty()) {
@@ -505,10 +515,15 @@ absl::StatusOr<v1::ReportOutputsResponse> Coordinator::EndJob(
                                FindLeasedJob(request.job_id(), request.fencing_token()));
       run_id = job->run_id;
       expected = job->num_requests;
+      if (auto known = stored_outputs_.find(job->job_id); known != stored_outputs_.end()) {
+        stored = known->second;
+      }
     }
-    PROCTOR_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
-                             store_->StoredRequestIds(run_id, request.job_id()));
-    stored = static_cast<int64_t>(ids.size());
+    if (stored < 0) {  // not counted in memory (a recovered or judge job): ask the store
+      PROCTOR_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                               store_->StoredRequestIds(run_id, request.job_id()));
+      stored = static_cast<int64_t>(ids.size());
+    }
     if (stored != expected) {
       return absl::InvalidArgumentError(absl::StrCat("complete: job ", request.job_id(), " has ",
                                                      stored, " of ", expected,

@@ -29,6 +29,7 @@ constexpr Backend kBackends[] = {
        engine::CpuEngineOptions cpu;
        cpu.threads = o.threads;
        cpu.allowed_model_roots = o.allowed_model_roots;
+       if (o.max_batch > 0) cpu.max_batch = o.max_batch;
        return engine::CreateCpuEngine(cpu);
      }},
 #ifdef PROCTOR_WITH_CUDA_BACKEND
@@ -37,6 +38,7 @@ constexpr Backend kBackends[] = {
        engine::cuda::CudaEngineOptions cuda;
        cuda.allowed_model_roots = o.allowed_model_roots;
        cuda.plan.tp = o.tensor_parallel;
+       if (o.max_batch > 0) cuda.max_batch = o.max_batch;
        return engine::cuda::CreateCudaEngine(cuda);
      }},
 #endif

@@ -26,6 +26,9 @@ struct EngineOptions {
   // Tensor-parallel degree for GPU backends; 0 = chosen from the model size
   // and the GPUs (docs/design/cuda-backend.md).
   int tensor_parallel = 0;
+  // Generate requests a job decodes together (continuous batching, see
+  // worker/engine/job_runner.h); 0 = backend default (16 cpu, 64 cuda).
+  int max_batch = 0;
 };
 
 // What a backend runs on, for the worker's advertised capabilities.

@@ -44,6 +44,8 @@ ABSL_FLAG(std::string, name, "",
           "registration and releases its leases. Default: <hostname>-<pid>.");
 ABSL_FLAG(std::string, backend, "scripted", "Model backend: one of the backends built in.");
 ABSL_FLAG(int, threads, 0, "Compute threads for CPU backends (0 = backend default).");
+ABSL_FLAG(int, max_batch, 0,
+          "Generate requests of a job decoded together (0 = backend default: 16 cpu, 64 cuda).");
 ABSL_FLAG(int, tensor_parallel, 0,
           "GPU backends: tensor-parallel degree (0 = chosen from the model size and the GPUs).");
 ABSL_FLAG(std::vector<std::string>, model_roots, {},
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
   if (coordinator.empty()) return Fail("--coordinator=host:port is required");
   if (absl::GetFlag(FLAGS_max_models) < 1) return Fail("--max_models must be at least 1");
   if (absl::GetFlag(FLAGS_max_model_bytes) < 0) return Fail("--max_model_bytes must be >= 0");
+  if (absl::GetFlag(FLAGS_max_batch) < 0) return Fail("--max_batch must be >= 0");
   if (absl::GetFlag(FLAGS_scripted_delay_ms) < 0 ||
       absl::GetFlag(FLAGS_scripted_load_delay_ms) < 0) {
     return Fail("--scripted_delay_ms and --scripted_load_delay_ms must be >= 0");
@@ -157,6 +160,7 @@ int main(int argc, char** argv) {
   proctor::worker::EngineOptions engine_options;
   engine_options.threads = absl::GetFlag(FLAGS_threads);
   engine_options.tensor_parallel = absl::GetFlag(FLAGS_tensor_parallel);
+  engine_options.max_batch = absl::GetFlag(FLAGS_max_batch);
   engine_options.allowed_model_roots = absl::GetFlag(FLAGS_model_roots);
   engine_options.scripted.request_delay =
       absl::Milliseconds(absl::GetFlag(FLAGS_scripted_delay_ms));

@@ -2,9 +2,8 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
-#include <unistd.h>
-
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -171,8 +170,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   }
   if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(lock_fd);
-    return absl::FailedPreconditionError(absl::StrCat(
-        "store ", path, " is in use by another process (", lock_path, " is locked)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("store ", path, " is in use by another process (", lock_path, " is locked)"));
   }
   struct LockGuard {  // closes (unlocks) unless the store takes the lock over
     int fd;
@@ -355,11 +354,18 @@ absl::Status SqliteStore::Read(absl::FunctionRef<absl::Status(Connection&)> read
       return status;
     }
   }
-  // One read transaction: every query of `read` sees the same snapshot.
-  absl::Status status = db->Exec("BEGIN");
+  // One read transaction: every query of `read` sees the same snapshot. The
+  // BEGIN/COMMIT statements come from the connection's cache (sqlite3_exec
+  // would parse them on every read: a third of a point read's cost).
+  auto run = [&db](const std::string& sql) -> absl::Status {
+    PROCTOR_ASSIGN_OR_RETURN(Statement stmt, db->Prepare(sql));
+    return stmt.Run();
+  };
+  static const std::string kBegin = "BEGIN", kCommit = "COMMIT", kRollback = "ROLLBACK";
+  absl::Status status = run(kBegin);
   if (status.ok()) {
     status = read(*db);
-    absl::Status end = db->Exec(status.ok() ? "COMMIT" : "ROLLBACK");
+    absl::Status end = run(status.ok() ? kCommit : kRollback);
     if (status.ok()) status = end;
   }
   absl::MutexLock lock(&readers_mu_);

@@ -1,5 +1,6 @@
 #include "kernels/cpu/attention_simd.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/cpu_features.h"
@@ -67,20 +68,24 @@ PROCTOR_TARGET_AVX2 PROCTOR_INLINE float Hsum256(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-PROCTOR_TARGET_AVX512 void Row512(const float* q, const float* k, const float* v, int64_t kv_stride,
-                                  int64_t last, int64_t hd, float scale, float* scores,
-                                  float* out) {
+PROCTOR_TARGET_AVX512 void Row512(const float* q, const KvRange* ranges, int64_t n_ranges,
+                                  int64_t kv_offset, int64_t kv_stride, int64_t last, int64_t hd,
+                                  float scale, float* scores, float* out) {
   const int64_t n = last + 1;
   float mx = -INFINITY;
-  for (int64_t j = 0; j < n; ++j) {
-    const float* kj = k + j * kv_stride;
-    __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(kj));
-    for (int64_t d = 16; d < hd; d += 16) {
-      acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(kj + d), acc);
+  for (int64_t r = 0, base = 0; r < n_ranges && base < n; base += ranges[r++].count) {
+    const float* k = ranges[r].k + kv_offset;
+    const int64_t cnt = std::min(ranges[r].count, n - base);
+    for (int64_t j = 0; j < cnt; ++j) {
+      const float* kj = k + j * kv_stride;
+      __m512 acc = _mm512_mul_ps(_mm512_loadu_ps(q), _mm512_loadu_ps(kj));
+      for (int64_t d = 16; d < hd; d += 16) {
+        acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(kj + d), acc);
+      }
+      const float s = _mm512_reduce_add_ps(acc) * scale;
+      scores[base + j] = s;
+      mx = s > mx ? s : mx;
     }
-    const float s = _mm512_reduce_add_ps(acc) * scale;
-    scores[j] = s;
-    mx = s > mx ? s : mx;
   }
   const __m512 vmx = _mm512_set1_ps(mx);
   __m512 vsum = _mm512_setzero_ps();
@@ -101,13 +106,18 @@ PROCTOR_TARGET_AVX512 void Row512(const float* q, const float* k, const float* v
     const int64_t width = hd - d0 < 64 ? hd - d0 : 64;  // a multiple of 16
     __m512 o[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
                    _mm512_setzero_ps()};
-    for (int64_t jj = 0; jj < n; ++jj) {
-      const __m512 p = _mm512_set1_ps(scores[jj]);
-      const float* vj = v + jj * kv_stride + d0;
-      o[0] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj), o[0]);
-      if (width > 16) o[1] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 16), o[1]);
-      if (width > 32) o[2] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 32), o[2]);
-      if (width > 48) o[3] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 48), o[3]);
+    for (int64_t r = 0, base = 0; r < n_ranges && base < n; base += ranges[r++].count) {
+      const float* v = ranges[r].v + kv_offset + d0;
+      const float* sc = scores + base;
+      const int64_t cnt = std::min(ranges[r].count, n - base);
+      for (int64_t jj = 0; jj < cnt; ++jj) {
+        const __m512 p = _mm512_set1_ps(sc[jj]);
+        const float* vj = v + jj * kv_stride;
+        o[0] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj), o[0]);
+        if (width > 16) o[1] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 16), o[1]);
+        if (width > 32) o[2] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 32), o[2]);
+        if (width > 48) o[3] = _mm512_fmadd_ps(p, _mm512_loadu_ps(vj + 48), o[3]);
+      }
     }
     const __m512 vinv = _mm512_set1_ps(inv);
     for (int64_t c = 0; c < width / 16; ++c) {
@@ -116,19 +126,24 @@ PROCTOR_TARGET_AVX512 void Row512(const float* q, const float* k, const float* v
   }
 }
 
-PROCTOR_TARGET_AVX2 void Row256(const float* q, const float* k, const float* v, int64_t kv_stride,
-                                int64_t last, int64_t hd, float scale, float* scores, float* out) {
+PROCTOR_TARGET_AVX2 void Row256(const float* q, const KvRange* ranges, int64_t n_ranges,
+                                int64_t kv_offset, int64_t kv_stride, int64_t last, int64_t hd,
+                                float scale, float* scores, float* out) {
   const int64_t n = last + 1;
   float mx = -INFINITY;
-  for (int64_t j = 0; j < n; ++j) {
-    const float* kj = k + j * kv_stride;
-    __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(kj));
-    for (int64_t d = 8; d < hd; d += 8) {
-      acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
+  for (int64_t r = 0, base = 0; r < n_ranges && base < n; base += ranges[r++].count) {
+    const float* k = ranges[r].k + kv_offset;
+    const int64_t cnt = std::min(ranges[r].count, n - base);
+    for (int64_t j = 0; j < cnt; ++j) {
+      const float* kj = k + j * kv_stride;
+      __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(kj));
+      for (int64_t d = 8; d < hd; d += 8) {
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
+      }
+      const float s = Hsum256(acc) * scale;
+      scores[base + j] = s;
+      mx = s > mx ? s : mx;
     }
-    const float s = Hsum256(acc) * scale;
-    scores[j] = s;
-    mx = s > mx ? s : mx;
   }
   const __m256 vmx = _mm256_set1_ps(mx);
   __m256 vsum = _mm256_setzero_ps();
@@ -149,13 +164,18 @@ PROCTOR_TARGET_AVX2 void Row256(const float* q, const float* k, const float* v, 
     const int64_t width = hd - d0 < 32 ? hd - d0 : 32;  // a multiple of 8
     __m256 o[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
                    _mm256_setzero_ps()};
-    for (int64_t jj = 0; jj < n; ++jj) {
-      const __m256 p = _mm256_set1_ps(scores[jj]);
-      const float* vj = v + jj * kv_stride + d0;
-      o[0] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj), o[0]);
-      if (width > 8) o[1] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8), o[1]);
-      if (width > 16) o[2] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 16), o[2]);
-      if (width > 24) o[3] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 24), o[3]);
+    for (int64_t r = 0, base = 0; r < n_ranges && base < n; base += ranges[r++].count) {
+      const float* v = ranges[r].v + kv_offset + d0;
+      const float* sc = scores + base;
+      const int64_t cnt = std::min(ranges[r].count, n - base);
+      for (int64_t jj = 0; jj < cnt; ++jj) {
+        const __m256 p = _mm256_set1_ps(sc[jj]);
+        const float* vj = v + jj * kv_stride;
+        o[0] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj), o[0]);
+        if (width > 8) o[1] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8), o[1]);
+        if (width > 16) o[2] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 16), o[2]);
+        if (width > 24) o[3] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 24), o[3]);
+      }
     }
     const __m256 vinv = _mm256_set1_ps(inv);
     for (int64_t c = 0; c < width / 8; ++c) {
@@ -179,14 +199,17 @@ bool AttentionSimdSupports(int64_t hd) {
   return false;
 }
 
-void AttentionRowSimd(const float* q, const float* k, const float* v, int64_t kv_stride,
-                      int64_t last, int64_t hd, float scale, float* scores, float* out) {
+void AttentionRowSimd(const float* q, const KvRange* ranges, int64_t n_ranges, int64_t kv_offset,
+                      int64_t kv_stride, int64_t last, int64_t hd, float scale, float* scores,
+                      float* out) {
 #ifdef PROCTOR_X86
-  if (ActiveIsa() >= Isa::kAvx512) return Row512(q, k, v, kv_stride, last, hd, scale, scores, out);
-  return Row256(q, k, v, kv_stride, last, hd, scale, scores, out);
+  if (ActiveIsa() >= Isa::kAvx512) {
+    return Row512(q, ranges, n_ranges, kv_offset, kv_stride, last, hd, scale, scores, out);
+  }
+  return Row256(q, ranges, n_ranges, kv_offset, kv_stride, last, hd, scale, scores, out);
 #else
-  (void)q, (void)k, (void)v, (void)kv_stride, (void)last, (void)hd, (void)scale, (void)scores,
-      (void)out;
+  (void)q, (void)ranges, (void)n_ranges, (void)kv_offset, (void)kv_stride, (void)last, (void)hd,
+      (void)scale, (void)scores, (void)out;
 #endif
 }
 

@@ -16,12 +16,25 @@ namespace proctor::kernels {
 // (AVX-512 with hd % 16 == 0, or AVX2 with hd % 8 == 0).
 bool AttentionSimdSupports(int64_t hd);
 
+// A contiguous run of cached keys: `count` rows of K and of V, row j at
+// k + j * kv_stride and v + j * kv_stride (the stride is the caller's). A
+// query's keys may be split over several ranges (a forked KV store reads its
+// parent's rows, then its own): their concatenation is one key sequence with
+// one softmax over it. Not owned.
+struct KvRange {
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t count = 0;
+};
+
 // out[hd] = softmax(q . k_j * scale for j <= last) weighted sum of v_j, where
-// k_j = k + j * kv_stride and v_j likewise (strides in floats). `scores` is
-// caller scratch of at least last + 1 + 16 floats. Requires last >= 0 and
-// AttentionSimdSupports(hd).
-void AttentionRowSimd(const float* q, const float* k, const float* v, int64_t kv_stride,
-                      int64_t last, int64_t hd, float scale, float* scores, float* out);
+// key j is row j of the concatenation of ranges[0 .. n_ranges), each row read
+// at kv_offset floats past its range's row start (the KV head's columns).
+// `scores` is caller scratch of at least last + 1 + 16 floats. Requires
+// 0 <= last < the ranges' total count and AttentionSimdSupports(hd).
+void AttentionRowSimd(const float* q, const KvRange* ranges, int64_t n_ranges, int64_t kv_offset,
+                      int64_t kv_stride, int64_t last, int64_t hd, float scale, float* scores,
+                      float* out);
 
 }  // namespace proctor::kernels
 

@@ -113,6 +113,73 @@ TEST_P(AttentionSimdTest, QueriesBeforeAnyKeyGetZeros) {
   for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-6) << i;
 }
 
+// Several sequences in one AttentionBatch call, each with its keys split over
+// up to three ranges in separate buffers (a fork's parent rows, then its own),
+// against ref::Attention over the concatenated keys of each sequence.
+void ExpectBatchMatchesReference(uint32_t seed) {
+  ThreadPool pool(2);
+  std::mt19937 rng(seed);
+  for (int64_t hd : {16, 64}) {
+    const int64_t nh = 6, nkv = 2, stride = nkv * hd;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    // Per sequence: its query count, q_pos_offset and range lengths.
+    struct Shape {
+      int64_t t, off;
+      std::vector<int64_t> counts;
+    };
+    const std::vector<Shape> shapes = {
+        {1, 40, {25, 16}}, {5, 3, {8}}, {3, 18, {7, 0, 5, 9}}, {2, 0, {2}}, {4, 30, {30, 4}}};
+    std::vector<std::vector<float>> k_bufs, v_bufs;
+    std::vector<std::vector<float>> k_cat(shapes.size()), v_cat(shapes.size());
+    std::vector<std::vector<KvRange>> ranges(shapes.size());
+    int64_t rows = 0;
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      for (int64_t c : shapes[s].counts) {
+        k_bufs.push_back(Random(c * stride, static_cast<uint32_t>(rng()), 1.0f));
+        v_bufs.push_back(Random(c * stride, static_cast<uint32_t>(rng()), 1.0f));
+        k_cat[s].insert(k_cat[s].end(), k_bufs.back().begin(), k_bufs.back().end());
+        v_cat[s].insert(v_cat[s].end(), v_bufs.back().begin(), v_bufs.back().end());
+      }
+      rows += shapes[s].t;
+    }
+    std::vector<AttentionSequence> seqs;
+    size_t buf = 0;
+    int64_t row = 0;
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      for (int64_t c : shapes[s].counts) {
+        ranges[s].push_back({k_bufs[buf].data(), v_bufs[buf].data(), c});
+        ++buf;
+      }
+      seqs.push_back({row, shapes[s].t, shapes[s].off, ranges[s].data(),
+                      static_cast<int64_t>(ranges[s].size())});
+      row += shapes[s].t;
+    }
+    const auto q = Random(rows * nh * hd, static_cast<uint32_t>(rng()), 1.0f);
+    std::vector<float> got(q.size(), 7.0f), want(q.size());
+    AttentionBatch(q.data(), got.data(), seqs.data(), static_cast<int64_t>(seqs.size()), nh, nkv,
+                   hd, scale, &pool);
+    for (size_t s = 0; s < shapes.size(); ++s) {
+      const int64_t keys = static_cast<int64_t>(k_cat[s].size()) / stride;
+      const int64_t at = seqs[s].row * nh * hd;
+      ref::Attention(q.data() + at, k_cat[s].data(), v_cat[s].data(), want.data() + at, shapes[s].t,
+                     keys, nh, nkv, hd, shapes[s].off, scale);
+    }
+    for (size_t i = 0; i < want.size(); ++i) {
+      ASSERT_NEAR(got[i], want[i], 2e-6f + 2e-6f * std::fabs(want[i])) << "hd=" << hd << " i=" << i;
+    }
+  }
+}
+
+TEST_P(AttentionSimdTest, BatchOverKeyRangesMatchesReference) {
+  IsaGuard guard(GetParam());
+  ExpectBatchMatchesReference(7);
+}
+
+TEST(AttentionBatchTest, PortableOverKeyRangesMatchesReference) {
+  IsaGuard guard(Isa::kPortable);
+  ExpectBatchMatchesReference(8);
+}
+
 INSTANTIATE_TEST_SUITE_P(Isas, AttentionSimdTest, ::testing::Values(Isa::kAvx2, Isa::kAvx512),
                          [](const ::testing::TestParamInfo<Isa>& i) {
                            return std::string(IsaName(i.param));

@@ -199,9 +199,7 @@ void MatMul(const float* x, int64_t m, const WeightMatrix& w, const float* bias,
     if (pool == nullptr) {
       tiled(0, tiles);
     } else {
-      // At least ~16k multiply-adds per chunk so tiny matrices stay on one thread.
-      pool->ParallelFor(tiles, tiled,
-                        std::max<int64_t>(1, 16384 / (kQuantGemmRowTile * k * m + 1)));
+      pool->ParallelFor(tiles, tiled, QuantGemmChunkTiles(m, k, tiles, pool->num_threads()));
     }
     return;
   }
@@ -293,67 +291,95 @@ void MatMul(const float* x, int64_t m, const WeightMatrix& w, const float* bias,
   }
 }
 
+namespace {
+
+// AttentionRowSimd's contract without SIMD (any head dimension).
+void AttentionRowPortable(const float* q, const KvRange* ranges, int64_t n_ranges,
+                          int64_t kv_offset, int64_t kv_stride, int64_t last, int64_t hd,
+                          float scale, float* scores, float* out) {
+  const int64_t n = last + 1;
+  float mx = -INFINITY;
+  for (int64_t r = 0, base = 0; r < n_ranges && base < n; base += ranges[r++].count) {
+    const int64_t cnt = std::min(ranges[r].count, n - base);
+    for (int64_t j = 0; j < cnt; ++j) {
+      const float sc = Dot(q, ranges[r].k + kv_offset + j * kv_stride, hd) * scale;
+      scores[base + j] = sc;
+      mx = std::max(mx, sc);
+    }
+  }
+  float sum = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {
+    const float e = std::exp(scores[j] - mx);
+    scores[j] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+  std::fill(out, out + hd, 0.0f);
+  for (int64_t r = 0, base = 0; r < n_ranges && base < n; base += ranges[r++].count) {
+    const int64_t cnt = std::min(ranges[r].count, n - base);
+    for (int64_t j = 0; j < cnt; ++j) {
+      const float wgt = scores[base + j] * inv;
+      const float* vv = ranges[r].v + kv_offset + j * kv_stride;
+      for (int64_t d = 0; d < hd; ++d) out[d] += wgt * vv[d];
+    }
+  }
+}
+
+}  // namespace
+
 void Attention(const float* q, const float* k, const float* v, float* out, int64_t t, int64_t s,
                int64_t n_heads, int64_t n_kv, int64_t hd, int64_t q_pos_offset, float scale,
                ThreadPool* pool) {
-  const int64_t group = n_heads / n_kv;
-  if (AttentionSimdSupports(hd)) {
-    auto simd = [&](int64_t begin, int64_t end) {
-      std::vector<float> scores(static_cast<size_t>(s + 16));
-      for (int64_t idx = begin; idx < end; ++idx) {
-        const int64_t i = idx / n_heads, h = idx % n_heads;
-        const int64_t last = std::min<int64_t>(s - 1, q_pos_offset + i);
-        float* o = out + (i * n_heads + h) * hd;
-        if (last < 0) {
-          std::fill(o, o + hd, 0.0f);
-          continue;
-        }
-        const int64_t kv_off = (h / group) * hd;
-        AttentionRowSimd(q + (i * n_heads + h) * hd, k + kv_off, v + kv_off, n_kv * hd, last, hd,
-                         scale, scores.data(), o);
-      }
-    };
-    if (pool == nullptr) {
-      simd(0, t * n_heads);
-    } else {
-      pool->ParallelFor(t * n_heads, simd, 1);
-    }
-    return;
+  const KvRange range{k, v, s};
+  const AttentionSequence seq{0, t, q_pos_offset, &range, 1};
+  AttentionBatch(q, out, &seq, 1, n_heads, n_kv, hd, scale, pool);
+}
+
+void AttentionBatch(const float* q, float* out, const AttentionSequence* seqs, int64_t n_seqs,
+                    int64_t n_heads, int64_t n_kv, int64_t hd, float scale, ThreadPool* pool) {
+  const int64_t group = n_heads / n_kv, kv_stride = n_kv * hd;
+  // Work item idx is (sequence s, query i, head h), numbered sequence by
+  // sequence: first[s] is the first item of sequence s.
+  std::vector<int64_t> first(static_cast<size_t>(n_seqs + 1), 0), keys(static_cast<size_t>(n_seqs));
+  int64_t max_keys = 0;
+  for (int64_t s = 0; s < n_seqs; ++s) {
+    int64_t n = 0;
+    for (int64_t r = 0; r < seqs[s].n_ranges; ++r) n += seqs[s].ranges[r].count;
+    keys[static_cast<size_t>(s)] = n;
+    max_keys = std::max(max_keys, n);
+    first[static_cast<size_t>(s + 1)] = first[static_cast<size_t>(s)] + seqs[s].t * n_heads;
   }
+  const bool simd = AttentionSimdSupports(hd);
   auto body = [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<size_t>(s));
+    std::vector<float> scores(static_cast<size_t>(max_keys + 16));
+    size_t s = static_cast<size_t>(std::upper_bound(first.begin(), first.end(), begin) -
+                                   first.begin() - 1);
     for (int64_t idx = begin; idx < end; ++idx) {
-      const int64_t i = idx / n_heads, h = idx % n_heads;
-      const int64_t last = std::min<int64_t>(s - 1, q_pos_offset + i);
-      const float* qv = q + (i * n_heads + h) * hd;
-      const int64_t kvh = h / group;
-      float* o = out + (i * n_heads + h) * hd;
-      std::fill(o, o + hd, 0.0f);
-      if (last < 0) continue;
-      float mx = -INFINITY;
-      for (int64_t j = 0; j <= last; ++j) {
-        const float sc = Dot(qv, k + (j * n_kv + kvh) * hd, hd) * scale;
-        scores[static_cast<size_t>(j)] = sc;
-        mx = std::max(mx, sc);
+      while (idx >= first[s + 1]) ++s;
+      const AttentionSequence& seq = seqs[s];
+      const int64_t i = (idx - first[s]) / n_heads, h = (idx - first[s]) % n_heads;
+      const int64_t last = std::min<int64_t>(keys[s] - 1, seq.q_pos_offset + i);
+      const float* qv = q + ((seq.row + i) * n_heads + h) * hd;
+      float* o = out + ((seq.row + i) * n_heads + h) * hd;
+      if (last < 0) {
+        std::fill(o, o + hd, 0.0f);
+        continue;
       }
-      float sum = 0.0f;
-      for (int64_t j = 0; j <= last; ++j) {
-        const float e = std::exp(scores[static_cast<size_t>(j)] - mx);
-        scores[static_cast<size_t>(j)] = e;
-        sum += e;
-      }
-      const float inv = 1.0f / sum;
-      for (int64_t j = 0; j <= last; ++j) {
-        const float wgt = scores[static_cast<size_t>(j)] * inv;
-        const float* vv = v + (j * n_kv + kvh) * hd;
-        for (int64_t d = 0; d < hd; ++d) o[d] += wgt * vv[d];
+      const int64_t kv_offset = (h / group) * hd;
+      if (simd) {
+        AttentionRowSimd(qv, seq.ranges, seq.n_ranges, kv_offset, kv_stride, last, hd, scale,
+                         scores.data(), o);
+      } else {
+        AttentionRowPortable(qv, seq.ranges, seq.n_ranges, kv_offset, kv_stride, last, hd, scale,
+                             scores.data(), o);
       }
     }
   };
+  const int64_t total = first.back();
   if (pool == nullptr) {
-    body(0, t * n_heads);
+    body(0, total);
   } else {
-    pool->ParallelFor(t * n_heads, body, 1);
+    pool->ParallelFor(total, body, 1);
   }
 }
 

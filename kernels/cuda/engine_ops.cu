@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cfloat>
 
 #include "kernels/cuda/common.cuh"
@@ -28,6 +29,17 @@ __global__ void ScatterRowsKernel(const __nv_bfloat16* src, int64_t cols, const 
   if (to < 0) return;
   for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
     dst[static_cast<int64_t>(to) * cols + c] = src[r * cols + c];
+  }
+}
+
+// Grid (x: chunks of the rows' elements, y: pool).
+__global__ void CopyPoolRowsKernel(__nv_bfloat16* base, int64_t pool_stride, int64_t src,
+                                   int64_t dst, int64_t n) {
+  __nv_bfloat16* pool = base + static_cast<int64_t>(blockIdx.y) * pool_stride;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += stride) {
+    pool[dst + i] = pool[src + i];
   }
 }
 
@@ -181,6 +193,21 @@ cudaError_t ScatterRowsBf16(const __nv_bfloat16* src, int64_t rows, int64_t cols
   }
   if (rows == 0) return cudaSuccess;
   ScatterRowsKernel<<<static_cast<unsigned>(rows), 128, 0, stream>>>(src, cols, dst_rows, dst);
+  return cudaGetLastError();
+}
+
+cudaError_t CopyPoolRowsBf16(__nv_bfloat16* base, int64_t pools, int64_t pool_stride, int64_t cols,
+                             int64_t src_row, int64_t dst_row, int64_t rows, cudaStream_t stream) {
+  if (base == nullptr || pools < 0 || pools > 65535 || cols <= 0 || rows < 0 || src_row < 0 ||
+      dst_row < 0 || (src_row < dst_row + rows && dst_row < src_row + rows) ||
+      pool_stride < (std::max(src_row, dst_row) + rows) * cols) {
+    return cudaErrorInvalidValue;
+  }
+  if (pools == 0 || rows == 0) return cudaSuccess;
+  const int64_t n = rows * cols;
+  const dim3 grid(std::min<unsigned>(Blocks(n), 1024u), static_cast<unsigned>(pools));
+  CopyPoolRowsKernel<<<grid, kThreads, 0, stream>>>(base, pool_stride, src_row * cols,
+                                                    dst_row * cols, n);
   return cudaGetLastError();
 }
 

@@ -25,6 +25,15 @@ cudaError_t AddBf16(__nv_bfloat16* x, const __nv_bfloat16* delta, int64_t n, cud
 cudaError_t ScatterRowsBf16(const __nv_bfloat16* src, int64_t rows, int64_t cols,
                             const int32_t* dst_rows, __nv_bfloat16* dst, cudaStream_t stream);
 
+// Copies rows inside each of `pools` equally spaced pools: for i < pools,
+// rows [dst_row, dst_row + rows) of pool i = rows [src_row, src_row + rows)
+// of pool i, where pool i starts at base + i * pool_stride elements and a row
+// has `cols` elements (the KV cache's copy-on-write of a partly filled page:
+// every layer's K and V pool in one launch). The two row ranges must not
+// overlap, and pool_stride >= (max(src_row, dst_row) + rows) * cols.
+cudaError_t CopyPoolRowsBf16(__nv_bfloat16* base, int64_t pools, int64_t pool_stride, int64_t cols,
+                             int64_t src_row, int64_t dst_row, int64_t rows, cudaStream_t stream);
+
 // Per-row summary of logits[rows, n] (F32), a slice of the vocabulary
 // starting at id vocab_begin, written as five floats per row to stats[rows, 5]:
 //   max, sum of exp(logit - max), logit of targets[r] (0 when not in the

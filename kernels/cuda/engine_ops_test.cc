@@ -44,6 +44,13 @@ TEST(EngineOpsArgsTest, BadArgumentsAreRejectedBeforeTheDevice) {
             cudaErrorInvalidValue);
   EXPECT_EQ(GemmBf16Portable(p, p, p, nullptr, 0, 4, 4, nullptr), cudaErrorInvalidValue);
   EXPECT_EQ(GemmBf16PortableF32Out(p, p, nullptr, 1, 4, 4, nullptr), cudaErrorInvalidValue);
+  // Overlapping row ranges, a stride that does not hold the rows, too many pools.
+  EXPECT_EQ(CopyPoolRowsBf16(nullptr, 2, 64, 4, 0, 8, 4, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(CopyPoolRowsBf16(p, 2, 64, 4, 0, 2, 4, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(CopyPoolRowsBf16(p, 2, 63, 4, 0, 12, 4, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(CopyPoolRowsBf16(p, 65536, 64, 4, 0, 8, 4, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(CopyPoolRowsBf16(p, 2, 64, 0, 0, 8, 4, nullptr), cudaErrorInvalidValue);
+  EXPECT_EQ(CopyPoolRowsBf16(p, 2, 64, 4, 0, 8, 0, nullptr), cudaSuccess);
   // head_dim over 256, GQA ratio not integral, NaN scale.
   EXPECT_EQ(AttentionPortableBf16(p, p, p, ids, ids, 1, 4, 4, 512, 16, 1.0f, p, nullptr),
             cudaErrorInvalidValue);
@@ -121,6 +128,28 @@ TEST(EngineOpsTest, AddScatterAndStats) {
     EXPECT_EQ(stats[r * 5 + 4], static_cast<float>(2000 + best)) << r;
   }
   EXPECT_EQ(stats[1 * 5 + 4], 2010.0f);
+}
+
+TEST(EngineOpsTest, CopyPoolRowsCopiesTheSameRowsOfEveryPool) {
+  if (!HaveDevice()) GTEST_SKIP() << "no CUDA device";
+  // 3 pools of 10 rows x 6 (stride 64 elements: 4 padding); rows 1..3 -> 6..8.
+  const int64_t pools = 3, stride = 64, cols = 6;
+  const std::vector<float> before = Rounded(pools * stride, -1, 1, 11);
+  DeviceBuffer d;
+  ASSERT_EQ(d.Upload(ToBf16(before)), cudaSuccess);
+  ASSERT_EQ(CopyPoolRowsBf16(d.as<bf16>(), pools, stride, cols, 1, 6, 3, nullptr), cudaSuccess);
+  std::vector<uint16_t> got16(before.size());
+  ASSERT_EQ(d.Download(&got16), cudaSuccess);
+  const std::vector<float> got = FromBf16(got16);
+  for (int64_t p = 0; p < pools; ++p) {
+    for (int64_t e = 0; e < stride; ++e) {
+      const int64_t row = e / cols;
+      const bool copied = e < 10 * cols && row >= 6 && row < 9;
+      const float want =
+          copied ? before[p * stride + (row - 5) * cols + e % cols] : before[p * stride + e];
+      EXPECT_EQ(got[p * stride + e], want) << p << "," << e;
+    }
+  }
 }
 
 TEST(EngineOpsTest, PortableGemmMatchesReference) {

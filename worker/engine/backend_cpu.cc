@@ -1,10 +1,13 @@
 #include "worker/engine/backend_cpu.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/reference.h"
 #include "worker/engine/backend_vocab_parallel.h"
@@ -28,21 +31,54 @@ class CpuTensor : public Tensor {
 float* Data(Tensor* t) { return static_cast<CpuTensor*>(t)->data(); }
 const float* Data(const Tensor& t) { return static_cast<const CpuTensor&>(t).data(); }
 
+// A store's positions [0, base_) are read from other stores (a fork's
+// parent chain), [base_, length_) from its own arrays.
+//
+// Invariants: prefix_ covers [0, base_) in order, without gaps or empty
+// segments; each segment names the store whose own arrays hold its positions
+// (a root or a fork's own part: forking a fork copies the parent's segments,
+// so reads never chase a chain); own arrays hold at least length_ - base_ rows
+// (a failed step may leave more, overwritten by the next one).
 class CpuKvStore : public KvStore {
  public:
+  // Positions [begin, end), held in the own arrays of `owner`.
+  struct Segment {
+    const CpuKvStore* owner;
+    int64_t begin, end;
+  };
+
   CpuKvStore(int64_t n_layers, int64_t kv_dim, int64_t dim)
       : kv_dim_(kv_dim),
         dim_(dim),
         k_(static_cast<size_t>(n_layers)),
         v_(static_cast<size_t>(n_layers)) {}
 
+  // A store whose positions [0, n) are those of `parent` (n <= parent.length()).
+  CpuKvStore(const CpuKvStore& parent, int64_t n)
+      : CpuKvStore(static_cast<int64_t>(parent.k_.size()), parent.kv_dim_, parent.dim_) {
+    for (const Segment& s : parent.prefix_) {
+      if (s.begin >= n) break;
+      prefix_.push_back({s.owner, s.begin, std::min(s.end, n)});
+    }
+    if (n > parent.base_) prefix_.push_back({&parent, parent.base_, n});
+    base_ = length_ = n;
+  }
+  CpuKvStore(const CpuKvStore&) = delete;
+  CpuKvStore& operator=(const CpuKvStore&) = delete;
+
   void Truncate(int64_t n) override {
     if (n >= length_) return;
     if (n < 0) n = 0;
     length_ = n;
-    for (auto& k : k_) k.resize(static_cast<size_t>(n * kv_dim_));
-    for (auto& v : v_) v.resize(static_cast<size_t>(n * kv_dim_));
-    hidden_.resize(static_cast<size_t>(n * dim_));
+    if (n < base_) {
+      while (!prefix_.empty() && prefix_.back().begin >= n) prefix_.pop_back();
+      if (!prefix_.empty()) prefix_.back().end = std::min(prefix_.back().end, n);
+      base_ = n;
+    }
+    const size_t own = static_cast<size_t>(n - base_);
+    for (auto& k : k_) k.resize(own * static_cast<size_t>(kv_dim_));
+    for (auto& v : v_) v.resize(own * static_cast<size_t>(kv_dim_));
+    hidden_.resize(own * static_cast<size_t>(dim_));
   }
   int64_t length() const override { return length_; }
   int64_t Bytes() const override {
@@ -54,9 +90,21 @@ class CpuKvStore : public KvStore {
 
  private:
   friend class CpuBackend;
-  int64_t kv_dim_, dim_, length_ = 0;
-  std::vector<std::vector<float>> k_, v_;  // per layer [length, kv_dim]
-  std::vector<float> hidden_;              // [length, dim], after the final norm
+
+  // The final hidden state of cached position p (< length_).
+  const float* HiddenRow(int64_t p) const {
+    if (p >= base_) return hidden_.data() + (p - base_) * dim_;
+    for (const Segment& s : prefix_) {
+      if (p < s.end) return s.owner->hidden_.data() + (p - s.owner->base_) * dim_;
+    }
+    return nullptr;  // unreachable: prefix_ covers [0, base_)
+  }
+
+  int64_t kv_dim_, dim_;
+  int64_t base_ = 0, length_ = 0;
+  std::vector<Segment> prefix_;
+  std::vector<std::vector<float>> k_, v_;  // per layer [length - base, kv_dim]
+  std::vector<float> hidden_;              // [length - base, dim], after the final norm
 };
 
 class CpuBackend : public Backend {
@@ -79,21 +127,41 @@ class CpuBackend : public Backend {
     return std::unique_ptr<KvStore>(new CpuKvStore(c.n_layers, c.n_kv_heads * c.head_dim, c.dim));
   }
 
-  absl::Status BeginStep(KvStore* store, const int32_t* tokens, int64_t n, int64_t start) override {
-    store_ = static_cast<CpuKvStore*>(store);
-    if (store_->length() != start) {
-      return absl::InternalError(
-          absl::StrCat("step starts at ", start, " but the store holds ", store_->length()));
+  absl::StatusOr<std::unique_ptr<KvStore>> ForkKvStore(const KvStore& parent, int64_t n) override {
+    const CpuKvStore& p = static_cast<const CpuKvStore&>(parent);
+    if (n < 0 || n > p.length()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot fork ", n, " positions of a store holding ", p.length()));
     }
-    tokens_.assign(tokens, tokens + n);
-    positions_.resize(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i)
-      positions_[static_cast<size_t>(i)] = static_cast<int32_t>(start + i);
-    start_ = start;
+    return std::unique_ptr<KvStore>(new CpuKvStore(p, n));
+  }
+
+  absl::Status BeginStep(std::span<const StepSequence> sequences) override {
+    if (sequences.empty()) return absl::InvalidArgumentError("a step needs a sequence");
+    step_.clear();
+    tokens_.clear();
+    positions_.clear();
+    int64_t row = 0;
+    for (const StepSequence& sq : sequences) {
+      CpuKvStore* store = static_cast<CpuKvStore*>(sq.store);
+      if (store == nullptr || sq.n < 1) {
+        return absl::InvalidArgumentError("a step sequence needs a store and at least one token");
+      }
+      for (const StepRows& other : step_) {
+        if (other.store == store) {
+          return absl::InvalidArgumentError("a store appears twice in one step");
+        }
+      }
+      const int64_t start = store->length();
+      step_.push_back({store, row, sq.n, start});
+      tokens_.insert(tokens_.end(), sq.tokens, sq.tokens + sq.n);
+      for (int64_t j = 0; j < sq.n; ++j) positions_.push_back(static_cast<int32_t>(start + j));
+      row += sq.n;
+    }
     return absl::OkStatus();
   }
   absl::Status EndStep() override {
-    store_ = nullptr;
+    step_.clear();
     return absl::OkStatus();
   }
 
@@ -150,18 +218,41 @@ class CpuBackend : public Backend {
   absl::Status Attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
                          Tensor* out) override {
     const ModelConfig& c = w_->config;
-    const int64_t kv_dim = c.n_kv_heads * c.head_dim, t = q.rows(), total = start_ + t;
-    std::vector<float>& kc = store_->k_[static_cast<size_t>(layer)];
-    std::vector<float>& vc = store_->v_[static_cast<size_t>(layer)];
-    kc.resize(static_cast<size_t>(total * kv_dim));
-    vc.resize(static_cast<size_t>(total * kv_dim));
-    std::memcpy(kc.data() + start_ * kv_dim, Data(k),
-                static_cast<size_t>(t * kv_dim) * sizeof(float));
-    std::memcpy(vc.data() + start_ * kv_dim, Data(v),
-                static_cast<size_t>(t * kv_dim) * sizeof(float));
+    const int64_t kv_dim = c.n_kv_heads * c.head_dim;
+    const size_t l = static_cast<size_t>(layer);
+    // Append every sequence's rows first: a fork in this step may read a
+    // parent in this step, whose arrays may move as they grow.
+    for (const StepRows& sq : step_) {
+      CpuKvStore* st = sq.store;
+      const int64_t own = sq.start - st->base_;
+      std::vector<float>& kc = st->k_[l];
+      std::vector<float>& vc = st->v_[l];
+      kc.resize(static_cast<size_t>((own + sq.n) * kv_dim));
+      vc.resize(static_cast<size_t>((own + sq.n) * kv_dim));
+      std::memcpy(kc.data() + own * kv_dim, Data(k) + sq.row * kv_dim,
+                  static_cast<size_t>(sq.n * kv_dim) * sizeof(float));
+      std::memcpy(vc.data() + own * kv_dim, Data(v) + sq.row * kv_dim,
+                  static_cast<size_t>(sq.n * kv_dim) * sizeof(float));
+    }
+    ranges_.clear();
+    seqs_.clear();
+    for (const StepRows& sq : step_) {
+      const CpuKvStore* st = sq.store;
+      seqs_.push_back({sq.row, sq.n, sq.start, nullptr, 0});
+      for (const CpuKvStore::Segment& seg : st->prefix_) {
+        const int64_t at = (seg.begin - seg.owner->base_) * kv_dim;
+        ranges_.push_back(
+            {seg.owner->k_[l].data() + at, seg.owner->v_[l].data() + at, seg.end - seg.begin});
+      }
+      ranges_.push_back({st->k_[l].data(), st->v_[l].data(), sq.start + sq.n - st->base_});
+      seqs_.back().n_ranges = static_cast<int64_t>(st->prefix_.size()) + 1;
+    }
+    for (size_t i = 0, r = 0; i < seqs_.size(); r += static_cast<size_t>(seqs_[i++].n_ranges)) {
+      seqs_[i].ranges = ranges_.data() + r;
+    }
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    kernels::Attention(Data(q), kc.data(), vc.data(), Data(out), t, total, c.n_heads, c.n_kv_heads,
-                       c.head_dim, start_, scale, pool_);
+    kernels::AttentionBatch(Data(q), Data(out), seqs_.data(), static_cast<int64_t>(seqs_.size()),
+                            c.n_heads, c.n_kv_heads, c.head_dim, scale, pool_);
     return absl::OkStatus();
   }
   absl::Status SwiGlu(const Tensor& gate, const Tensor& up, Tensor* out) override {
@@ -176,17 +267,21 @@ class CpuBackend : public Backend {
     return absl::OkStatus();
   }
   absl::Status FinalNorm(const Tensor& x) override {
-    const int64_t dim = w_->config.dim, t = x.rows();
-    store_->hidden_.resize(static_cast<size_t>((start_ + t) * dim));
-    ref::RmsNorm(Data(x), w_->output_norm.data(), store_->hidden_.data() + start_ * dim, t, dim,
-                 w_->config.norm_eps);
-    store_->length_ = start_ + t;
+    const int64_t dim = w_->config.dim;
+    for (const StepRows& sq : step_) {
+      CpuKvStore* st = sq.store;
+      const int64_t own = sq.start - st->base_;
+      st->hidden_.resize(static_cast<size_t>((own + sq.n) * dim));
+      ref::RmsNorm(Data(x) + sq.row * dim, w_->output_norm.data(), st->hidden_.data() + own * dim,
+                   sq.n, dim, w_->config.norm_eps);
+      st->length_ = sq.start + sq.n;
+    }
     return absl::OkStatus();
   }
 
-  absl::Status Logits(const KvStore& store, const int64_t* positions, int64_t n,
-                      float* out) override {
-    std::vector<float> h = Hidden(store, positions, n);
+  absl::Status Logits(std::span<const CachedRow> rows, float* out) override {
+    const int64_t n = static_cast<int64_t>(rows.size());
+    PROCTOR_ASSIGN_OR_RETURN(std::vector<float> h, Hidden(rows));
     if (comm_ == nullptr) {
       kernels::MatMul(h.data(), n, w_->output, nullptr, out, pool_);
       return absl::OkStatus();
@@ -206,9 +301,10 @@ class CpuBackend : public Backend {
     return absl::OkStatus();
   }
 
-  absl::Status LogProbs(const KvStore& store, const int64_t* positions, const int32_t* targets,
-                        int64_t n, float* logprob, int32_t* argmax) override {
-    std::vector<float> h = Hidden(store, positions, n);
+  absl::Status LogProbs(std::span<const CachedRow> rows, const int32_t* targets, float* logprob,
+                        int32_t* argmax) override {
+    const int64_t n = static_cast<int64_t>(rows.size());
+    PROCTOR_ASSIGN_OR_RETURN(std::vector<float> h, Hidden(rows));
     const int64_t local = w_->output.rows;
     std::vector<float> logits(static_cast<size_t>(n * local));
     kernels::MatMul(h.data(), n, w_->output, nullptr, logits.data(), pool_);
@@ -239,23 +335,37 @@ class CpuBackend : public Backend {
     const LayerWeights& L = w_->layers[static_cast<size_t>(layer)];
     return norm == LayerNorm::kAttention ? L.attn_norm.data() : L.ffn_norm.data();
   }
-  std::vector<float> Hidden(const KvStore& store, const int64_t* positions, int64_t n) const {
-    const CpuKvStore& s = static_cast<const CpuKvStore&>(store);
+  // The final hidden states at `rows`, gathered [rows.size(), dim].
+  absl::StatusOr<std::vector<float>> Hidden(std::span<const CachedRow> rows) const {
     const int64_t dim = w_->config.dim;
-    std::vector<float> h(static_cast<size_t>(n * dim));
-    for (int64_t i = 0; i < n; ++i) {
-      std::memcpy(h.data() + i * dim, s.hidden_.data() + positions[i] * dim,
+    std::vector<float> h(rows.size() * static_cast<size_t>(dim));
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const CpuKvStore* s = static_cast<const CpuKvStore*>(rows[i].store);
+      if (s == nullptr || rows[i].position < 0 || rows[i].position >= s->length()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("row ", i, ": position ", rows[i].position, " is not cached"));
+      }
+      std::memcpy(h.data() + static_cast<int64_t>(i) * dim, s->HiddenRow(rows[i].position),
                   static_cast<size_t>(dim) * sizeof(float));
     }
     return h;
   }
 
+  // One sequence of the current step: rows [row, row + n) of its tensors,
+  // appended to `store` at positions start ...
+  struct StepRows {
+    CpuKvStore* store;
+    int64_t row, n, start;
+  };
+
   const ModelWeights* w_;
   kernels::ThreadPool* pool_;
   kernels::comm::Communicator* comm_;
-  CpuKvStore* store_ = nullptr;
-  std::vector<int32_t> tokens_, positions_;
-  int64_t start_ = 0;
+  std::vector<StepRows> step_;
+  std::vector<int32_t> tokens_, positions_;  // per step row
+  // Attention scratch, kept to avoid reallocating per layer.
+  std::vector<kernels::KvRange> ranges_;
+  std::vector<kernels::AttentionSequence> seqs_;
 };
 
 }  // namespace

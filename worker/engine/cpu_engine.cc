@@ -1,5 +1,6 @@
 #include "worker/engine/cpu_engine.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -14,11 +15,11 @@ namespace {
 
 class CpuLoadedModel : public LoadedModel {
  public:
-  CpuLoadedModel(std::unique_ptr<Model> model, int threads, bool prefix_sharing)
+  CpuLoadedModel(std::unique_ptr<Model> model, int threads, JobRunnerOptions runner_options)
       : model_(std::move(model)),
         pool_(threads),
         tf_(&model_->weights(), &pool_),
-        runner_(model_.get(), &tf_, JobRunnerOptions{prefix_sharing, 0}) {}
+        runner_(model_.get(), &tf_, runner_options) {}
 
   absl::Status RunJob(const v1::Job& job, const std::vector<int64_t>& skip_request_ids,
                       const OutputSink& sink, const std::atomic<bool>& cancelled) override {
@@ -44,6 +45,13 @@ class CpuEngine : public Engine {
 
   std::string backend() const override { return "cpu"; }
 
+  JobRunnerOptions RunnerOptions() const {
+    JobRunnerOptions r;
+    r.prefix_sharing = options_.prefix_sharing;
+    r.max_batch = std::max(1, options_.max_batch);
+    return r;
+  }
+
   absl::StatusOr<std::unique_ptr<LoadedModel>> Load(const v1::ModelRef& ref) override {
     const std::string path = ref.path().empty() ? ref.name() : ref.path();
     PROCTOR_ASSIGN_OR_RETURN(const std::string canonical,
@@ -58,7 +66,7 @@ class CpuEngine : public Engine {
           absl::StrCat(path, ": no tokenizer (put tokenizer.bin beside a llama2.c model)"));
     }
     return std::unique_ptr<LoadedModel>(
-        new CpuLoadedModel(std::move(*model), options_.threads, options_.prefix_sharing));
+        new CpuLoadedModel(std::move(*model), options_.threads, RunnerOptions()));
   }
 
  private:

@@ -19,6 +19,9 @@ struct CpuEngineOptions {
   std::vector<std::string> allowed_model_roots;
   // Reuse the KV cache across requests sharing a token prefix (default on).
   bool prefix_sharing = true;
+  // Generate requests decoded together per job (JobRunnerOptions::max_batch);
+  // each holds its own KV cache while it runs.
+  int max_batch = 16;
 };
 
 // Load() errors: PERMISSION_DENIED for a path outside the allowed roots;

@@ -2,10 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <random>
-#include <unordered_map>
+#include <span>
+#include <string>
 #include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -16,20 +20,171 @@ namespace {
 
 namespace ref = kernels::ref;
 
-size_t CommonPrefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b, size_t limit) {
-  size_t n = std::min({a.size(), b.size(), limit});
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+// Rows scored per LogProbs call (bounds the logits memory of large vocabularies).
+constexpr int64_t kLogitRows = 64;
+constexpr int32_t kDefaultMaxNewTokens = 256;
+
+// Branch-group rule. Members are consecutive sequences of the lexicographic
+// order; the group forks at P = the longest prefix of fed tokens common to all
+// of them, and members whose fed tokens equal the previous member's (they
+// differ only in the last, predicted token) share its fork. Against the
+// one-by-one walk, which reuses for each member its common prefix lcp_k with
+// the previous distinct member (and, for the first, lcp_0 with what the cache
+// holds), a group recomputes
+//   waste = max(0, lcp_0 - P) + sum over distinct members k >= 1 of (lcp_k - P)
+// positions and runs rows = sum over distinct members of (fed length - P)
+// positions in one ExtendBatch. A member joins while waste <=
+// kGroupWasteSlack, rows <= Transformer::max_step_rows() and the group has at
+// most max_group members. So a group never recomputes a shared part of more
+// than a few tokens: the next question of a 5-shot MMLU job shares only the
+// few-shot block with the current one, and joining it would recompute the
+// current question for each of its continuations, so each question is its own
+// group, forked after the question; the continuations of one question differ
+// from their first tokens on (sub-branches such as " the cat" / " the dog" /
+// " a bird" waste one token). Unrelated sequences (rolling windows of
+// different texts: P = 1, the BOS) waste nothing and run together while their
+// rows fit one step. The slack is small because a recomputed position costs
+// about as much as the small step it saves: with 8, SmolLM2 joined each
+// question to the next one's first continuation, recomputing the question's
+// 8-token tail (engine_bench: 9% more positions, slower than the walk).
+constexpr int64_t kGroupWasteSlack = 2;
+
+// The tokens a scored sequence feeds through the model: all but the last,
+// which is only predicted.
+std::span<const int32_t> Fed(const ScoredSequence& s) {
+  return std::span<const int32_t>(s.tokens.data(), s.tokens.size() - 1);
+}
+
+size_t CommonPrefix(std::span<const int32_t> a, std::span<const int32_t> b) {
+  const size_t n = std::min(a.size(), b.size());
   size_t i = 0;
   while (i < n && a[i] == b[i]) ++i;
   return i;
 }
 
-bool IsSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+struct GroupSpan {
+  size_t size = 1;
+  int64_t fork_at = 0;
+};
+
+// The branch group starting at seqs[0] (all with something to score) when the
+// cache holds `cached`, by the rule above.
+GroupSpan NextGroup(std::span<const ScoredSequence* const> seqs, std::span<const int32_t> cached,
+                    int max_members) {
+  GroupSpan g;
+  std::span<const int32_t> prev = Fed(*seqs[0]);
+  int64_t p = static_cast<int64_t>(prev.size());
+  const int64_t reuse = static_cast<int64_t>(CommonPrefix(cached, prev));
+  int64_t fed_sum = p, lcp_sum = 0, distinct = 1;
+  g.fork_at = p;
+  const size_t limit = std::min(seqs.size(), static_cast<size_t>(std::max(1, max_members)));
+  for (size_t j = 1; j < limit; ++j) {
+    const std::span<const int32_t> fed = Fed(*seqs[j]);
+    const size_t lcp = CommonPrefix(prev, fed);
+    if (lcp == fed.size() && lcp == prev.size()) {  // same fed tokens: shares the fork
+      g.size = j + 1;
+      continue;
+    }
+    const int64_t np = std::min(p, static_cast<int64_t>(lcp));
+    const int64_t nfed = fed_sum + static_cast<int64_t>(fed.size());
+    const int64_t nlcp = lcp_sum + static_cast<int64_t>(lcp);
+    const int64_t rows = nfed - (distinct + 1) * np;
+    const int64_t waste = std::max<int64_t>(0, reuse - np) + nlcp - distinct * np;
+    if (rows > Transformer::max_step_rows() || waste > kGroupWasteSlack) break;
+    p = np;
+    fed_sum = nfed;
+    lcp_sum = nlcp;
+    ++distinct;
+    prev = fed;
+    g.size = j + 1;
+    g.fork_at = p;
+  }
+  return g;
 }
 
-// Rows of logits computed at once (bounds memory for large vocabularies).
-constexpr int64_t kLogitRows = 32;
-constexpr int32_t kDefaultMaxNewTokens = 256;
+// The decoding state of one generate request: its sampler, the text so far,
+// and the stop rules. Shared by the one-by-one and the batched paths.
+class Decoding {
+ public:
+  Decoding(const v1::GenerateRequest& req, int64_t max_new)
+      : req_(&req), rng_(req.seed()), max_new_(max_new) {
+    for (const std::string& s : req.stop()) max_stop_ = std::max(max_stop_, s.size());
+    out_.set_finish_reason(v1::FINISH_REASON_LENGTH);
+  }
+
+  // The next token from the logits [vocab] of the last position (greedy, or
+  // seeded temperature/top-p sampling; `logits` is overwritten then).
+  int32_t Pick(float* logits, int64_t vocab) {
+    if (req_->temperature() <= 0.0f) return static_cast<int32_t>(ref::Argmax(logits, vocab));
+    for (int64_t i = 0; i < vocab; ++i) logits[i] /= req_->temperature();
+    ref::Softmax(logits, logits, vocab);
+    std::vector<int32_t> order(static_cast<size_t>(vocab));
+    std::iota(order.begin(), order.end(), 0);
+    std::sort(order.begin(), order.end(),
+              [&](int32_t a, int32_t b) { return logits[a] > logits[b]; });
+    const float top_p = req_->top_p() > 0.0f && req_->top_p() < 1.0f ? req_->top_p() : 1.0f;
+    float mass = 0.0f;
+    size_t cutoff = 0;
+    while (cutoff < order.size() && (cutoff == 0 || mass < top_p)) mass += logits[order[cutoff++]];
+    std::uniform_real_distribution<float> u(0.0f, mass);
+    const float r = u(rng_);
+    float acc = 0.0f;
+    for (size_t i = 0; i < cutoff; ++i) {
+      acc += logits[order[i]];
+      if (r < acc) return order[i];
+    }
+    return order[cutoff - 1];
+  }
+
+  // Takes `next` as generated; true when the request is finished: at an
+  // end-of-generation token, at a stop string (cut off), or at max_new.
+  bool Take(int32_t next, const Tokenizer* tok) {
+    if (tok->IsEndOfGeneration(next)) {
+      out_.set_finish_reason(v1::FINISH_REASON_EOS);
+      return true;
+    }
+    ++generated_;
+    const size_t old_len = text_.size();
+    text_ += tok->TokenBytes(next);
+    // Earliest stop-string occurrence that touches the new text.
+    size_t stop_at = std::string::npos;
+    const size_t from = old_len > max_stop_ ? old_len - max_stop_ : 0;
+    for (const std::string& s : req_->stop()) {
+      if (s.empty()) continue;
+      const size_t at = text_.find(s, from);
+      if (at != std::string::npos) stop_at = std::min(stop_at, at);
+    }
+    if (stop_at != std::string::npos) {
+      text_.resize(stop_at);
+      out_.set_finish_reason(v1::FINISH_REASON_STOP);
+      return true;
+    }
+    return generated_ >= max_new_;
+  }
+
+  v1::GenerateOutput Finish() {
+    out_.set_text(text_);
+    out_.set_num_tokens(static_cast<int32_t>(generated_));
+    return std::move(out_);
+  }
+
+ private:
+  const v1::GenerateRequest* req_;
+  std::mt19937_64 rng_;
+  int64_t max_new_;
+  size_t max_stop_ = 0;
+  int64_t generated_ = 0;
+  std::string text_;
+  v1::GenerateOutput out_;
+};
+
+int64_t MaxNewTokens(const v1::GenerateRequest& req) {
+  return req.max_new_tokens() > 0 ? req.max_new_tokens() : kDefaultMaxNewTokens;
+}
 
 }  // namespace
 
@@ -71,7 +226,7 @@ absl::StatusOr<ScoredSequence> JobRunner::LoglikelihoodSequence(
   } else {
     ctx_ids = tok->EncodeWithBos(context);
     seq.tokens = tok->EncodeWithBos(context + continuation);
-    seq.score_from = static_cast<int64_t>(CommonPrefix(ctx_ids, seq.tokens, ctx_ids.size()));
+    seq.score_from = static_cast<int64_t>(CommonPrefix(ctx_ids, seq.tokens));
     if (seq.score_from == 0) {
       // The first token spans the join and there is no BOS: condition on EOS.
       if (StartToken() < 0) {
@@ -118,14 +273,15 @@ std::vector<ScoredSequence> JobRunner::RollingSequences(const std::string& text)
   return out;
 }
 
-absl::Status JobRunner::Prefill(const std::vector<int32_t>& feed) {
+absl::Status JobRunner::Prefill(std::span<const int32_t> feed) {
   size_t reuse = 0;
-  if (options_.prefix_sharing) reuse = CommonPrefix(cache_.tokens(), feed, feed.size());
+  if (options_.prefix_sharing) reuse = CommonPrefix(cache_.tokens(), feed);
   cache_.Truncate(static_cast<int64_t>(reuse));
   stats_.tokens_reused += static_cast<int64_t>(reuse);
   if (reuse < feed.size()) {
     const std::vector<int32_t> rest(feed.begin() + static_cast<std::ptrdiff_t>(reuse), feed.end());
     stats_.tokens_computed += static_cast<int64_t>(rest.size());
+    ++stats_.extend_calls;
     PROCTOR_RETURN_IF_ERROR(tf_->Extend(rest, &cache_));
   }
   return absl::OkStatus();
@@ -138,10 +294,7 @@ absl::Status JobRunner::Score(const ScoredSequence& seq, double* logprob, bool* 
   const int64_t n = static_cast<int64_t>(seq.tokens.size());
   if (seq.score_from >= n) return absl::OkStatus();  // nothing to score
   if (seq.score_from < 1) return absl::InternalError("scored sequence without a context token");
-  const std::vector<int32_t> feed(seq.tokens.begin(), seq.tokens.end() - 1);
-  PROCTOR_RETURN_IF_ERROR(Prefill(feed));
-  const int64_t vocab = model_->config().vocab_size;
-  std::vector<float> logits;
+  PROCTOR_RETURN_IF_ERROR(Prefill(Fed(seq)));
   std::vector<int64_t> positions;
   std::vector<float> lp;
   std::vector<int32_t> am;
@@ -149,12 +302,10 @@ absl::Status JobRunner::Score(const ScoredSequence& seq, double* logprob, bool* 
     const int64_t rows = std::min(kLogitRows, n - 1 - p0);
     positions.resize(static_cast<size_t>(rows));
     std::iota(positions.begin(), positions.end(), p0);
-    logits.resize(static_cast<size_t>(rows * vocab));
     lp.resize(static_cast<size_t>(rows));
     am.resize(static_cast<size_t>(rows));
-    tf_->Logits(cache_, positions.data(), rows, logits.data());
-    ref::LogSoftmaxGather(logits.data(), seq.tokens.data() + p0 + 1, lp.data(), am.data(), rows,
-                          vocab);
+    PROCTOR_RETURN_IF_ERROR(tf_->LogProbs(cache_, positions.data(), seq.tokens.data() + p0 + 1,
+                                          rows, lp.data(), am.data()));
     for (int64_t r = 0; r < rows; ++r) {
       *logprob += lp[static_cast<size_t>(r)];
       if (am[static_cast<size_t>(r)] != seq.tokens[static_cast<size_t>(p0 + 1 + r)])
@@ -165,88 +316,239 @@ absl::Status JobRunner::Score(const ScoredSequence& seq, double* logprob, bool* 
   return absl::OkStatus();
 }
 
+absl::Status JobRunner::ScoreGroup(std::span<const ScoredSequence* const> members, int64_t fork_at,
+                                   double* logprob, bool* greedy) {
+  const size_t m = members.size();
+  const size_t p = static_cast<size_t>(fork_at);
+  // Members fed the same tokens as the previous one read that one's rows. The
+  // last distinct member (the first of the final run of such members) extends
+  // the main cache itself, which then ends where the one-by-one walk would
+  // leave it, ready for the next group; every other distinct member that goes
+  // past the prefix extends a fork of the main cache at the prefix (appending
+  // to a fork's parent is allowed), and members fed only the prefix read the
+  // main cache. Forks die before the main cache is truncated again.
+  std::vector<bool> repeat(m, false);
+  for (size_t i = 1; i < m; ++i)
+    repeat[i] = std::ranges::equal(Fed(*members[i]), Fed(*members[i - 1]));
+  size_t last = m - 1;
+  while (repeat[last]) --last;
+  bool forking = false;
+  int64_t fed_total = 0, computed = 0;
+  for (size_t i = 0; i < m; ++i) {
+    const size_t len = Fed(*members[i]).size();
+    fed_total += static_cast<int64_t>(len);
+    if (repeat[i] || len == p) continue;
+    computed += static_cast<int64_t>(len - p);
+    forking = forking || i != last;
+  }
+  // The main cache: rewound to what it shares with the prefix, then brought
+  // to the prefix (forks branch from it) or, with no forks, straight to the
+  // last member's tokens (one call, like the walk).
+  const std::span<const int32_t> main_fed = Fed(*members[forking ? 0 : last]);
+  const size_t reuse = CommonPrefix(cache_.tokens(), forking ? main_fed.first(p) : main_fed);
+  computed += static_cast<int64_t>(p) - static_cast<int64_t>(reuse);
+  stats_.sequences += static_cast<int64_t>(m);
+  stats_.tokens_computed += computed;
+  stats_.tokens_reused += fed_total - computed;
+  cache_.Truncate(static_cast<int64_t>(reuse));
+  const std::span<const int32_t> main_part =
+      forking ? main_fed.subspan(reuse, p - reuse) : main_fed.subspan(reuse);
+  if (!main_part.empty()) {
+    ++stats_.extend_calls;
+    const ExtendItem item{&cache_, main_part};
+    PROCTOR_RETURN_IF_ERROR(tf_->ExtendBatch(std::span<const ExtendItem>(&item, 1)));
+  }
+  std::vector<KvCache> forks(m);
+  std::vector<const KvCache*> owner(m, &cache_);
+  std::vector<ExtendItem> items;
+  for (size_t i = 0; forking && i < m; ++i) {
+    const std::span<const int32_t> fed = Fed(*members[i]);
+    if (repeat[i]) {
+      owner[i] = owner[i - 1];
+      continue;
+    }
+    if (fed.size() == p) continue;
+    KvCache* target = &cache_;
+    if (i != last) {
+      PROCTOR_RETURN_IF_ERROR(tf_->Fork(cache_, fork_at, &forks[i]));
+      target = &forks[i];
+    }
+    owner[i] = target;
+    items.push_back(ExtendItem{target, fed.subspan(p)});
+  }
+  if (!items.empty()) {
+    ++stats_.extend_calls;
+    PROCTOR_RETURN_IF_ERROR(tf_->ExtendBatch(items));
+  }
+  // Every member's scored rows, in one LogProbs pass (chunked).
+  std::vector<CacheRow> rows;
+  std::vector<int32_t> targets;
+  std::vector<size_t> member_of;
+  for (size_t i = 0; i < m; ++i) {
+    const ScoredSequence& s = *members[i];
+    for (int64_t at = s.score_from - 1; at + 1 < static_cast<int64_t>(s.tokens.size()); ++at) {
+      rows.push_back(CacheRow{owner[i], at});
+      targets.push_back(s.tokens[static_cast<size_t>(at + 1)]);
+      member_of.push_back(i);
+    }
+    logprob[i] = 0.0;
+    greedy[i] = true;
+  }
+  std::vector<float> lp(rows.size());
+  std::vector<int32_t> am(rows.size());
+  for (size_t r0 = 0; r0 < rows.size(); r0 += static_cast<size_t>(kLogitRows)) {
+    const size_t n = std::min(rows.size() - r0, static_cast<size_t>(kLogitRows));
+    PROCTOR_RETURN_IF_ERROR(tf_->LogProbs(std::span<const CacheRow>(rows).subspan(r0, n),
+                                          targets.data() + r0, lp.data() + r0, am.data() + r0));
+  }
+  for (size_t r = 0; r < rows.size(); ++r) {
+    logprob[member_of[r]] += lp[r];
+    if (am[r] != targets[r]) greedy[member_of[r]] = false;
+  }
+  stats_.tokens_scored += static_cast<int64_t>(rows.size());
+  return absl::OkStatus();
+}
+
+std::vector<int32_t> JobRunner::GeneratePrompt(const std::string& context, int64_t max_new) const {
+  std::vector<int32_t> prompt = context.empty() ? std::vector<int32_t>{StartToken()}
+                                                : model_->tokenizer()->EncodeWithBos(context);
+  // Left-truncate the prompt so that it and max_new tokens fit (keep >= 1).
+  const int64_t keep = std::max<int64_t>(1, MaxContext() - max_new);
+  if (static_cast<int64_t>(prompt.size()) > keep) {
+    prompt.erase(prompt.begin(), prompt.end() - keep);
+  }
+  return prompt;
+}
+
 absl::StatusOr<v1::GenerateOutput> JobRunner::Generate(const std::string& context,
                                                        const v1::GenerateRequest& req) {
   const Tokenizer* tok = model_->tokenizer();
   const int64_t ctx_len = MaxContext();
-  int64_t max_new = req.max_new_tokens() > 0 ? req.max_new_tokens() : kDefaultMaxNewTokens;
-  std::vector<int32_t> prompt =
-      context.empty() ? std::vector<int32_t>{StartToken()} : tok->EncodeWithBos(context);
-  // Left-truncate the prompt so that it and max_new tokens fit (keep >= 1).
-  const int64_t keep = std::max<int64_t>(1, ctx_len - max_new);
-  if (static_cast<int64_t>(prompt.size()) > keep) {
-    prompt.erase(prompt.begin(), prompt.end() - keep);
-  }
+  const int64_t max_new = MaxNewTokens(req);
+  const std::vector<int32_t> prompt = GeneratePrompt(context, max_new);
   ++stats_.sequences;
   PROCTOR_RETURN_IF_ERROR(Prefill(prompt));
   const int64_t vocab = model_->config().vocab_size;
   std::vector<float> logits(static_cast<size_t>(vocab));
-  std::mt19937_64 rng(req.seed());
-  std::vector<int32_t> generated;
-  std::string text;
-  size_t max_stop = 0;
-  for (const std::string& s : req.stop()) max_stop = std::max(max_stop, s.size());
-  v1::GenerateOutput out;
-  out.set_finish_reason(v1::FINISH_REASON_LENGTH);
-  while (static_cast<int64_t>(generated.size()) < max_new) {
+  Decoding dec(req, max_new);
+  for (;;) {
     const int64_t last = cache_.length() - 1;
     tf_->Logits(cache_, &last, 1, logits.data());
     ++stats_.tokens_scored;
-    int32_t next;
-    if (req.temperature() <= 0.0f) {
-      next = static_cast<int32_t>(ref::Argmax(logits.data(), vocab));
-    } else {
-      for (float& l : logits) l /= req.temperature();
-      ref::Softmax(logits.data(), logits.data(), vocab);
-      std::vector<int32_t> order(static_cast<size_t>(vocab));
-      std::iota(order.begin(), order.end(), 0);
-      std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
-        return logits[static_cast<size_t>(a)] > logits[static_cast<size_t>(b)];
-      });
-      const float top_p = req.top_p() > 0.0f && req.top_p() < 1.0f ? req.top_p() : 1.0f;
-      float mass = 0.0f;
-      size_t cutoff = 0;
-      while (cutoff < order.size() && (cutoff == 0 || mass < top_p)) {
-        mass += logits[static_cast<size_t>(order[cutoff++])];
-      }
-      std::uniform_real_distribution<float> u(0.0f, mass);
-      float r = u(rng), acc = 0.0f;
-      next = order[cutoff - 1];
-      for (size_t i = 0; i < cutoff; ++i) {
-        acc += logits[static_cast<size_t>(order[i])];
-        if (r < acc) {
-          next = order[i];
-          break;
-        }
-      }
-    }
-    if (tok->IsEndOfGeneration(next)) {
-      out.set_finish_reason(v1::FINISH_REASON_EOS);
-      break;
-    }
-    generated.push_back(next);
-    const size_t old_len = text.size();
-    text += tok->TokenBytes(next);
-    // Earliest stop-string occurrence that touches the new text.
-    size_t stop_at = std::string::npos;
-    const size_t from = old_len > max_stop ? old_len - max_stop : 0;
-    for (const std::string& s : req.stop()) {
-      if (s.empty()) continue;
-      const size_t at = text.find(s, from);
-      if (at != std::string::npos) stop_at = std::min(stop_at, at);
-    }
-    if (stop_at != std::string::npos) {
-      text.resize(stop_at);
-      out.set_finish_reason(v1::FINISH_REASON_STOP);
-      break;
-    }
-    if (static_cast<int64_t>(generated.size()) >= max_new || cache_.length() >= ctx_len) break;
-    PROCTOR_RETURN_IF_ERROR(tf_->Extend({next}, &cache_));
+    const int32_t next = dec.Pick(logits.data(), vocab);
+    if (dec.Take(next, tok) || cache_.length() >= ctx_len) break;
     ++stats_.tokens_computed;
+    ++stats_.extend_calls;
+    PROCTOR_RETURN_IF_ERROR(tf_->Extend({next}, &cache_));
   }
-  out.set_text(text);
-  out.set_num_tokens(static_cast<int32_t>(generated.size()));
-  return out;
+  return dec.Finish();
+}
+
+absl::Status JobRunner::GenerateBatched(
+    const std::vector<std::pair<std::string, const v1::Request*>>& requests, const OutputSink& sink,
+    const std::atomic<bool>& cancelled) {
+  const Tokenizer* tok = model_->tokenizer();
+  const int64_t ctx_len = MaxContext();
+  const int64_t vocab = model_->config().vocab_size;
+  struct Waiting {
+    const v1::Request* req;
+    int64_t max_new;
+    std::vector<int32_t> prompt;
+  };
+  std::vector<Waiting> waiting;
+  waiting.reserve(requests.size());
+  for (const auto& [context, req] : requests) {
+    const int64_t max_new = MaxNewTokens(req->generate());
+    waiting.push_back(Waiting{req, max_new, GeneratePrompt(context, max_new)});
+  }
+  // Prompts sharing a prefix (a few-shot block) become neighbours.
+  if (options_.prefix_sharing) {
+    std::stable_sort(waiting.begin(), waiting.end(),
+                     [](const Waiting& a, const Waiting& b) { return a.prompt < b.prompt; });
+  }
+  // A running request. Its cache is a fork of the main cache at fork_at (or a
+  // cache of its own when fork_at is 0); `pending` holds the tokens to run in
+  // the next step (the rest of the prompt, then the last sampled token).
+  struct Slot {
+    Slot(const v1::Request* r, int64_t max_new) : req(r), dec(r->generate(), max_new) {}
+    const v1::Request* req;
+    Decoding dec;
+    KvCache cache;
+    int64_t fork_at = 0;
+    std::vector<int32_t> pending;
+  };
+  // Invariant: the main cache is truncated only to lengths >= every live
+  // slot's fork_at (a fork's parent must keep the positions it shares).
+  std::vector<std::unique_ptr<Slot>> active;
+  const size_t max_batch = static_cast<size_t>(std::max(1, options_.max_batch));
+  std::vector<float> logits;
+  std::vector<ExtendItem> items;
+  std::vector<CacheRow> rows;
+  size_t next = 0;
+  while (next < waiting.size() || !active.empty()) {
+    if (cancelled.load()) return absl::CancelledError("job cancelled");
+    // Admit waiting requests into free slots.
+    for (; active.size() < max_batch && next < waiting.size(); ++next) {
+      const std::vector<int32_t>& prompt = waiting[next].prompt;
+      auto slot = std::make_unique<Slot>(waiting[next].req, waiting[next].max_new);
+      ++stats_.sequences;
+      if (options_.prefix_sharing) {
+        int64_t pinned = 0;
+        for (const auto& s : active) pinned = std::max(pinned, s->fork_at);
+        int64_t shared = static_cast<int64_t>(CommonPrefix(cache_.tokens(), prompt));
+        stats_.tokens_reused += shared;
+        // Hold the prefix this prompt shares with the next one in the main
+        // cache, so that both fork from it.
+        const int64_t ahead =
+            next + 1 < waiting.size()
+                ? static_cast<int64_t>(CommonPrefix(prompt, waiting[next + 1].prompt))
+                : 0;
+        if (ahead > shared && (shared >= pinned || shared == cache_.length())) {
+          cache_.Truncate(shared);
+          const std::vector<int32_t> grow(prompt.begin() + shared, prompt.begin() + ahead);
+          stats_.tokens_computed += ahead - shared;
+          ++stats_.extend_calls;
+          PROCTOR_RETURN_IF_ERROR(tf_->Extend(grow, &cache_));
+          shared = ahead;
+        }
+        if (shared > 0) PROCTOR_RETURN_IF_ERROR(tf_->Fork(cache_, shared, &slot->cache));
+        slot->fork_at = shared;
+      }
+      slot->pending.assign(prompt.begin() + slot->fork_at, prompt.end());
+      stats_.tokens_computed += static_cast<int64_t>(slot->pending.size());
+      active.push_back(std::move(slot));
+    }
+    // One step: every slot's pending tokens, then the logits of its last row.
+    items.clear();
+    rows.clear();
+    for (const auto& s : active) {
+      if (!s->pending.empty()) items.push_back(ExtendItem{&s->cache, s->pending});
+    }
+    if (!items.empty()) {
+      ++stats_.extend_calls;
+      PROCTOR_RETURN_IF_ERROR(tf_->ExtendBatch(items));
+    }
+    for (const auto& s : active) rows.push_back(CacheRow{&s->cache, s->cache.length() - 1});
+    logits.resize(rows.size() * static_cast<size_t>(vocab));
+    PROCTOR_RETURN_IF_ERROR(tf_->Logits(rows, logits.data()));
+    stats_.tokens_scored += static_cast<int64_t>(rows.size());
+    for (size_t i = 0; i < active.size(); ++i) {
+      Slot& s = *active[i];
+      const int32_t tok_id = s.dec.Pick(logits.data() + i * static_cast<size_t>(vocab), vocab);
+      if (s.dec.Take(tok_id, tok) || s.cache.length() >= ctx_len) {
+        v1::Output out;
+        out.set_request_id(s.req->request_id());
+        *out.mutable_generate() = s.dec.Finish();
+        sink(std::move(out));
+        active[i].reset();
+        continue;
+      }
+      s.pending.assign(1, tok_id);
+      ++stats_.tokens_computed;
+    }
+    std::erase(active, nullptr);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status JobRunner::Run(const v1::Job& job, const std::vector<int64_t>& skip_request_ids,
@@ -333,12 +635,7 @@ absl::Status JobRunner::Run(const v1::Job& job, const std::vector<int64_t>& skip
     std::stable_sort(order.begin(), order.end(),
                      [&](size_t a, size_t b) { return items[a].seq.tokens < items[b].seq.tokens; });
   }
-  for (size_t k = 0; k < order.size(); ++k) {
-    if (cancelled.load()) return absl::CancelledError("job cancelled");
-    const Item& it = items[order[k]];
-    double lp;
-    bool greedy;
-    PROCTOR_RETURN_IF_ERROR(Score(it.seq, &lp, &greedy));
+  auto record = [&](const Item& it, double lp, bool greedy) {
     Pending& p = pending[it.pending];
     const int32_t n =
         static_cast<int32_t>(it.seq.tokens.size() - static_cast<size_t>(it.seq.score_from));
@@ -353,6 +650,43 @@ absl::Status JobRunner::Run(const v1::Job& job, const std::vector<int64_t>& skip
       ro->set_num_tokens(ro->num_tokens() + n);
     }
     if (--p.remaining == 0) sink(p.out);
+  };
+  // Something to score, after at least one context token.
+  auto groupable = [&](const ScoredSequence& s) {
+    return s.score_from >= 1 && s.score_from < static_cast<int64_t>(s.tokens.size());
+  };
+  const bool grouped = options_.batching && options_.prefix_sharing;
+  const size_t max_group = static_cast<size_t>(std::max(1, options_.max_group));
+  std::vector<const ScoredSequence*> group;
+  std::vector<double> group_lp;
+  for (size_t k = 0; k < order.size();) {
+    if (cancelled.load()) return absl::CancelledError("job cancelled");
+    const Item& it = items[order[k]];
+    if (!grouped || !groupable(it.seq)) {
+      double lp;
+      bool greedy;
+      PROCTOR_RETURN_IF_ERROR(Score(it.seq, &lp, &greedy));
+      record(it, lp, greedy);
+      ++k;
+      continue;
+    }
+    group.clear();
+    for (size_t j = k; j < order.size() && group.size() < max_group; ++j) {
+      if (!groupable(items[order[j]].seq)) break;
+      group.push_back(&items[order[j]].seq);
+    }
+    const GroupSpan g = NextGroup(group, cache_.tokens(), options_.max_group);
+    group_lp.resize(g.size);
+    const std::unique_ptr<bool[]> group_greedy(new bool[g.size]);
+    PROCTOR_RETURN_IF_ERROR(ScoreGroup(std::span<const ScoredSequence* const>(group).first(g.size),
+                                       g.fork_at, group_lp.data(), group_greedy.get()));
+    for (size_t i = 0; i < g.size; ++i) record(items[order[k + i]], group_lp[i], group_greedy[i]);
+    k += g.size;
+  }
+  if (options_.batching) {
+    std::vector<std::pair<std::string, const v1::Request*>> work;
+    for (size_t idx : generates) work.emplace_back(pending[idx].context, pending[idx].req);
+    return GenerateBatched(work, sink, cancelled);
   }
   for (size_t idx : generates) {
     if (cancelled.load()) return absl::CancelledError("job cancelled");

@@ -1,9 +1,11 @@
 #include "worker/engine/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "kernels/cpu/reference.h"
@@ -130,6 +132,74 @@ TEST(TransformerTest, RejectsBadTokensAndOverlongSequences) {
   std::vector<int32_t> many(static_cast<size_t>((*m)->config().context_length) + 1, 5);
   EXPECT_EQ(tf.Extend(many, &cache).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(cache.length(), 0);
+}
+
+// Logits at every cached position.
+std::vector<float> AllLogits(const Transformer& tf, const KvCache& cache) {
+  std::vector<int64_t> pos(static_cast<size_t>(cache.length()));
+  for (size_t i = 0; i < pos.size(); ++i) pos[i] = static_cast<int64_t>(i);
+  std::vector<float> out(pos.size() * static_cast<size_t>(tf.config().vocab_size));
+  tf.Logits(cache, pos.data(), cache.length(), out.data());
+  return out;
+}
+
+void ExpectClose(const std::vector<float>& got, const std::vector<float>& want,
+                 const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double max_abs = 0, worst = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_abs = std::max(max_abs, std::fabs(static_cast<double>(want[i])));
+    worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - want[i]));
+  }
+  ASSERT_GT(max_abs, 0.1) << what;
+  EXPECT_LE(worst, 1e-5 * max_abs) << what;
+}
+
+TEST(TransformerTest, BatchedForksAndDecodeStepsEqualSeparateExtends) {
+  PROCTOR_REQUIRE_DATA(gguf, "models/stories260K/stories260K.gguf");
+  auto m = Model::Load(gguf);
+  ASSERT_TRUE(m.ok());
+  kernels::ThreadPool pool(2);
+  Transformer tf(&(*m)->weights(), &pool);
+  const std::vector<int32_t> prefix = {1, 403, 407, 261, 378, 432, 383};
+  std::vector<int32_t> story(300);  // spans two 256-row steps
+  for (size_t i = 0; i < story.size(); ++i) story[i] = static_cast<int32_t>(2 + (i * 37) % 500);
+  KvCache parent, long_one, forks[3];
+  ASSERT_TRUE(tf.Extend(prefix, &parent).ok());
+  const std::vector<std::vector<int32_t>> conts = {{286, 261}, {432}, {378, 383, 286, 261, 400}};
+  std::vector<ExtendItem> items = {{&long_one, story}};
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(tf.Fork(parent, 7 - i, &forks[i]).ok());
+    items.push_back({&forks[i], conts[static_cast<size_t>(i)]});
+  }
+  ASSERT_TRUE(tf.ExtendBatch(items).ok());
+  // Then three decode steps of one token per cache, each one batched step.
+  for (int32_t t : {261, 378, 407}) {
+    const std::vector<int32_t> one = {t};
+    std::vector<ExtendItem> step = {{&long_one, one}, {&parent, one}};
+    for (KvCache& f : forks) step.push_back({&f, one});
+    ASSERT_TRUE(tf.ExtendBatch(step).ok());
+  }
+  for (const KvCache* c : {&long_one, &parent, &forks[0], &forks[1], &forks[2]}) {
+    KvCache alone;
+    for (int32_t t : c->tokens()) ASSERT_TRUE(tf.Extend({t}, &alone).ok());
+    ExpectClose(AllLogits(tf, *c), AllLogits(tf, alone), "cache of " + std::to_string(c->length()));
+  }
+  EXPECT_EQ(forks[2].length(), 5 + 5 + 3);
+}
+
+TEST(TransformerTest, ForkRejectsPositionsBeyondTheParent) {
+  PROCTOR_REQUIRE_DATA(gguf, "models/stories260K/stories260K.gguf");
+  auto m = Model::Load(gguf);
+  ASSERT_TRUE(m.ok());
+  Transformer tf(&(*m)->weights(), nullptr);
+  KvCache parent, out;
+  ASSERT_TRUE(tf.Extend({1, 403, 407}, &parent).ok());
+  EXPECT_EQ(tf.Fork(parent, 4, &out).code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_TRUE(tf.Fork(parent, 3, &out).ok());
+  std::vector<float> logits(512);
+  const std::vector<CacheRow> rows = {{&out, 3}};
+  EXPECT_EQ(tf.Logits(rows, logits.data()).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

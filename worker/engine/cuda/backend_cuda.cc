@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,8 @@
 #include "kernels/cuda/rope.cuh"
 #include "worker/engine/backend_vocab_parallel.h"
 #include "worker/engine/cuda/cuda_status.h"
+#include "worker/engine/cuda/page_table.h"
+#include "worker/engine/cuda/step_layout.h"
 
 namespace proctor::engine::cuda {
 namespace {
@@ -128,28 +131,20 @@ class CudaKvStore : public KvStore {
   explicit CudaKvStore(CudaBackend* owner) : owner_(owner) {}
   ~CudaKvStore() override;
   void Truncate(int64_t n) override;
-  int64_t length() const override { return length_; }
+  int64_t length() const override { return seq_.length(); }
   int64_t Bytes() const override;
 
  private:
   friend class CudaBackend;
   CudaBackend* owner_;
-  std::vector<int32_t> pages_;  // block table: logical page -> pool page
-  int64_t length_ = 0;
+  PagedSequence seq_;  // block table over the owner's PagePool
 };
 
-// Layout of the per-step values, one int32 array copied host -> device once
-// per step (graph replays read them at fixed addresses).
-struct StepLayout {
-  int64_t chunk = 0, max_pages = 0;
-  int64_t ids() const { return 0; }
-  int64_t pos() const { return chunk; }
-  int64_t slots() const { return 2 * chunk; }
-  int64_t cu_q() const { return 3 * chunk; }
-  int64_t cu_k() const { return 3 * chunk + 2; }
-  int64_t seq_len() const { return 3 * chunk + 4; }
-  int64_t table() const { return 3 * chunk + 8; }
-  int64_t total() const { return 3 * chunk + 8 + max_pages; }
+// A decode batch size's CUDA graph: the first decode step of that size runs
+// eagerly (module loading, kernel attributes), the second is captured.
+struct DecodeGraph {
+  int64_t steps = 0;  // completed decode steps of this size
+  cudaGraphExec_t exec = nullptr;
 };
 
 class CudaBackend : public Backend {
@@ -166,7 +161,9 @@ class CudaBackend : public Backend {
 
   ~CudaBackend() override {
     cudaSetDevice(options_.device);
-    if (graph_exec_ != nullptr) cudaGraphExecDestroy(graph_exec_);
+    for (DecodeGraph& g : graphs_) {
+      if (g.exec != nullptr) cudaGraphExecDestroy(g.exec);
+    }
     if (copy_done_ != nullptr) cudaEventDestroy(copy_done_);
     if (step_host_ != nullptr) cudaFreeHost(step_host_);
     if (logit_host_ != nullptr) cudaFreeHost(logit_host_);
@@ -208,66 +205,73 @@ class CudaBackend : public Backend {
     return std::unique_ptr<KvStore>(new CudaKvStore(this));
   }
 
-  absl::Status BeginStep(KvStore* store, const int32_t* tokens, int64_t n, int64_t start) override {
+  absl::StatusOr<std::unique_ptr<KvStore>> ForkKvStore(const KvStore& parent, int64_t n) override {
+    const CudaKvStore& p = static_cast<const CudaKvStore&>(parent);
+    if (p.owner_ != this) {
+      return absl::InvalidArgumentError("cuda backend: fork of another backend's store");
+    }
+    auto fork = std::make_unique<CudaKvStore>(this);
+    // Whole pages are shared (reference counts); the partly filled last one
+    // is copied on the fork's first append (BeginStep), if it ever appends.
+    PROCTOR_RETURN_IF_ERROR(fork->seq_.ForkFrom(p.seq_, n, pool_.get()));
+    return std::unique_ptr<KvStore>(std::move(fork));
+  }
+
+  absl::Status BeginStep(std::span<const StepSequence> sequences) override {
     PROCTOR_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
-    CudaKvStore* s = static_cast<CudaKvStore*>(store);
-    if (s->length_ != start) {
-      return absl::InternalError(
-          absl::StrCat("step starts at ", start, " but the store holds ", s->length_));
+    PROCTOR_RETURN_IF_ERROR(CheckStep(sequences));
+    // Pages for every sequence (all or nothing), then the copy-on-write of
+    // shared tail pages, ordered on the stream before the step's kernels.
+    int64_t want = 0;
+    for (const StepSequence& q : sequences) {
+      want += static_cast<CudaKvStore*>(q.store)->seq_.PagesToReserve(q.n, *pool_);
     }
-    if (n < 1 || n > options_.chunk_tokens) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cuda backend: a step of ", n, " tokens (1..", options_.chunk_tokens, ")"));
+    if (want > pool_->free_pages()) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "cuda backend: KV cache full (the step needs ", want, " more pages of ", page_tokens_,
+          " tokens; ", pool_->free_pages(), " of ", num_pages_, " are free)"));
     }
-    const int64_t need = (start + n + page_tokens_ - 1) / page_tokens_;
-    if (need > max_pages_) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence of ", start + n,
-                                                     " tokens exceeds the context length ",
-                                                     config_.context_length));
+    step_inputs_.clear();
+    step_stores_.clear();
+    step_rows_.clear();
+    int64_t rows = 0;
+    for (const StepSequence& q : sequences) {
+      CudaKvStore* store = static_cast<CudaKvStore*>(q.store);
+      PROCTOR_ASSIGN_OR_RETURN(const PageCopy copy, store->seq_.Reserve(q.n, pool_.get()));
+      if (copy.rows > 0) PROCTOR_RETURN_IF_ERROR(CopyPage(copy));
+      step_stores_.push_back(store);
+      step_rows_.push_back({rows, q.n});
+      rows += q.n;
     }
-    while (static_cast<int64_t>(s->pages_.size()) < need) {
-      if (free_pages_.empty()) {
-        return absl::ResourceExhaustedError(absl::StrCat("cuda backend: KV cache full (",
-                                                         num_pages_, " pages of ", page_tokens_,
-                                                         " tokens in use by live sequences)"));
-      }
-      s->pages_.push_back(free_pages_.back());
-      free_pages_.pop_back();
+    bool decode = true;
+    for (const StepSequence& q : sequences) decode = decode && q.n == 1;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      const PagedSequence& seq = step_stores_[i]->seq_;
+      step_inputs_.push_back({seq.pages(), seq.length(), sequences[i].tokens, sequences[i].n});
     }
     // The previous step's copy must have left the pinned buffer before it is rewritten.
     PROCTOR_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(copy_done_));
-    int32_t* h = step_host_;
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t p = start + i;
-      h[layout_.ids() + i] = static_cast<int32_t>(tokens[i] - vocab_begin_);
-      h[layout_.pos() + i] = static_cast<int32_t>(p);
-      h[layout_.slots() + i] = static_cast<int32_t>(
-          s->pages_[static_cast<size_t>(p / page_tokens_)] * page_tokens_ + p % page_tokens_);
-    }
-    h[layout_.cu_q()] = 0;
-    h[layout_.cu_q() + 1] = static_cast<int32_t>(n);
-    h[layout_.cu_k()] = 0;
-    h[layout_.cu_k() + 1] = static_cast<int32_t>(start + n);
-    h[layout_.seq_len()] = static_cast<int32_t>(start + n);
-    for (int64_t i = 0; i < max_pages_; ++i) {
-      h[layout_.table() + i] =
-          i < static_cast<int64_t>(s->pages_.size()) ? s->pages_[static_cast<size_t>(i)] : -1;
-    }
+    // Decode steps use the context's page count as the table stride, so the
+    // layout depends on the batch size only and a captured graph stays valid.
+    PROCTOR_ASSIGN_OR_RETURN(
+        layout_, BuildStepArrays(step_inputs_, page_tokens_, vocab_begin_, decode ? max_pages_ : 0,
+                                 std::span<int32_t>(step_host_, static_cast<size_t>(step_ints_))));
     PROCTOR_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(step_dev_, step_host_,
-                                                 static_cast<size_t>(layout_.total()) * 4,
+                                                 static_cast<size_t>(layout_.total) * 4,
                                                  cudaMemcpyHostToDevice, stream_));
     PROCTOR_CUDA_RETURN_IF_ERROR(cudaEventRecord(copy_done_, stream_));
     step_arena_.Reset();
-    store_ = s;
-    start_ = start;
-    n_ = n;
+    in_step_ = true;
     replayed_ = false;
     capturing_ = false;
-    if (n == 1 && options_.cuda_graphs && !graphs_broken_) {
-      if (graph_exec_ != nullptr) {
-        PROCTOR_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(graph_exec_, stream_));
+    const int64_t batch = layout_.seqs;
+    if (decode && options_.cuda_graphs && !graphs_broken_ &&
+        batch < static_cast<int64_t>(graphs_.size())) {
+      DecodeGraph& g = graphs_[static_cast<size_t>(batch)];
+      if (g.exec != nullptr) {
+        PROCTOR_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(g.exec, stream_));
         replayed_ = true;
-      } else if (decode_steps_ >= 1) {  // the first one ran uncaptured (lazy loading, attributes)
+      } else if (g.steps >= 1) {  // the first one ran uncaptured (lazy loading, attributes)
         PROCTOR_CUDA_RETURN_IF_ERROR(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeRelaxed));
         capturing_ = true;
       }
@@ -279,16 +283,19 @@ class CudaBackend : public Backend {
 
   absl::Status EndStep() override {
     absl::Status status = absl::OkStatus();
+    const int64_t batch = layout_.seqs;
     if (capturing_) {
       capturing_ = false;
       cudaGraph_t graph = nullptr;
       const cudaError_t e = cudaStreamEndCapture(stream_, &graph);
       if (e == cudaSuccess && op_status_.ok()) {
-        cudaError_t ie = cudaGraphInstantiate(&graph_exec_, graph, 0);
-        if (ie == cudaSuccess) ie = cudaGraphLaunch(graph_exec_, stream_);
+        cudaGraphExec_t& exec = graphs_[static_cast<size_t>(batch)].exec;
+        cudaError_t ie = cudaGraphInstantiate(&exec, graph, 0);
+        if (ie == cudaSuccess) ie = cudaGraphLaunch(exec, stream_);
         status = CudaStatus(ie, "instantiate/launch the decode graph", __FILE__, __LINE__);
         if (!status.ok()) {
-          graph_exec_ = nullptr;
+          if (exec != nullptr) cudaGraphExecDestroy(exec);
+          exec = nullptr;
           graphs_broken_ = true;
         }
       } else if (e != cudaSuccess) {
@@ -302,18 +309,23 @@ class CudaBackend : public Backend {
       status = absl::InternalError(absl::StrCat("NCCL rank ", tp_rank_, ": ", comm_->error()));
     }
     if (status.ok()) status = CudaStatus(cudaGetLastError(), "step", __FILE__, __LINE__);
-    if (status.ok() && store_ != nullptr) {
-      store_->length_ = start_ + n_;
-      if (n_ == 1) ++decode_steps_;
+    if (status.ok() && in_step_) {
+      for (size_t i = 0; i < step_stores_.size(); ++i) {
+        step_stores_[i]->seq_.Append(step_rows_[i].n);
+      }
+      if (layout_.decode() && batch < static_cast<int64_t>(graphs_.size())) {
+        ++graphs_[static_cast<size_t>(batch)].steps;
+      }
     }
     op_status_ = absl::OkStatus();
-    store_ = nullptr;
+    in_step_ = false;
     replayed_ = false;
+    step_stores_.clear();
     return status;
   }
 
   absl::Status Embed(Tensor* x) override {
-    return Launch(kc::EmbeddingGatherBf16(embd_, vocab_local_, StepInts(layout_.ids()), n_,
+    return Launch(kc::EmbeddingGatherBf16(embd_, vocab_local_, StepInts(layout_.ids), layout_.rows,
                                           config_.dim, D(x), stream_),
                   "EmbeddingGatherBf16");
   }
@@ -353,8 +365,8 @@ class CudaBackend : public Backend {
         "GemmBf16Portable");
   }
   absl::Status Rope(Tensor* x, int64_t n_heads) override {
-    return Launch(kc::RopeBf16(D(x), StepInts(layout_.pos()), x->rows(), n_heads, config_.head_dim,
-                               rope_, stream_),
+    return Launch(kc::RopeBf16(D(x), StepInts(layout_.positions), x->rows(), n_heads,
+                               config_.head_dim, rope_, stream_),
                   "RopeBf16");
   }
   absl::Status Attention(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -363,48 +375,62 @@ class CudaBackend : public Backend {
     const int64_t kv_dim = c.n_kv_heads * c.head_dim;
     bf16* kp = k_pool_[static_cast<size_t>(layer)];
     bf16* vp = v_pool_[static_cast<size_t>(layer)];
-    const int32_t* slots = StepInts(layout_.slots());
+    const int32_t* slots = StepInts(layout_.slots);
+    const int64_t rows = layout_.rows;
     PROCTOR_RETURN_IF_ERROR(
-        Launch(kc::ScatterRowsBf16(D(k), n_, kv_dim, slots, kp, stream_), "ScatterRowsBf16(K)"));
+        Launch(kc::ScatterRowsBf16(D(k), rows, kv_dim, slots, kp, stream_), "ScatterRowsBf16(K)"));
     PROCTOR_RETURN_IF_ERROR(
-        Launch(kc::ScatterRowsBf16(D(v), n_, kv_dim, slots, vp, stream_), "ScatterRowsBf16(V)"));
+        Launch(kc::ScatterRowsBf16(D(v), rows, kv_dim, slots, vp, stream_), "ScatterRowsBf16(V)"));
     const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
-    const int32_t* table = StepInts(layout_.table());
+    const int32_t* table = StepInts(layout_.table);
+    const int32_t* key_counts = StepInts(layout_.key_counts);
     if (c.head_dim != 64 && c.head_dim != 128) {
-      return Launch(
-          kc::AttentionPortableBf16(D(q), kp, vp, table, StepInts(layout_.seq_len()), n_, c.n_heads,
-                                    c.n_kv_heads, c.head_dim, page_tokens_, scale, D(out), stream_),
-          "AttentionPortableBf16");
+      // The portable kernel takes one sequence: one launch per sequence at
+      // its rows, table row and key count (offsets fixed by the step's shape).
+      const int64_t q_stride = c.n_heads * c.head_dim;
+      for (size_t i = 0; i < step_rows_.size(); ++i) {
+        const int64_t r0 = step_rows_[i].begin, s_i = static_cast<int64_t>(i);
+        PROCTOR_RETURN_IF_ERROR(
+            Launch(kc::AttentionPortableBf16(D(q) + r0 * q_stride, kp, vp,
+                                             table + s_i * layout_.table_stride, key_counts + s_i,
+                                             step_rows_[i].n, c.n_heads, c.n_kv_heads, c.head_dim,
+                                             page_tokens_, scale, D(out) + r0 * q_stride, stream_),
+                   "AttentionPortableBf16"));
+      }
+      return absl::OkStatus();
     }
-    if (n_ == 1) {
+    if (layout_.decode()) {
       kc::DecodeAttentionArgs a;
       a.q = D(q);
       a.k_pages = kp;
       a.v_pages = vp;
       a.block_table = table;
-      a.seq_lens = StepInts(layout_.seq_len());
+      a.seq_lens = key_counts;
       a.out = D(out);
-      a.batch = 1;
+      a.batch = layout_.seqs;
       a.n_heads = c.n_heads;
       a.n_kv = c.n_kv_heads;
       a.head_dim = c.head_dim;
       a.num_pages = num_pages_;
       a.page_size = page_tokens_;
-      a.max_pages_per_seq = max_pages_;
-      a.max_seq_len = max_pages_ * page_tokens_;  // fixed: a captured graph stays valid
+      a.max_pages_per_seq = layout_.table_stride;  // max_pages_ for every decode step
+      a.max_seq_len = max_pages_ * page_tokens_;   // fixed: a captured graph stays valid
       a.scale = scale;
       return Launch(kc::DecodeAttentionBf16(a, decode_ws_, decode_ws_bytes_, stream_),
                     "DecodeAttentionBf16");
     }
+    // Prefill chunks, continuations of forks and single rows together: each
+    // sequence's queries sit after its cached keys (bottom-right causal), its
+    // keys on its own block table (shared prefix pages included).
     kc::PrefillAttentionArgs a;
     a.q = D(q);
     a.k = kp;
     a.v = vp;
     a.out = D(out);
-    a.cu_seqlens_q = StepInts(layout_.cu_q());
-    a.cu_seqlens_k = StepInts(layout_.cu_k());
-    a.batch = 1;
-    a.max_seqlen_q = n_;
+    a.cu_seqlens_q = StepInts(layout_.cu_q);
+    a.cu_seqlens_k = StepInts(layout_.cu_k);
+    a.batch = layout_.seqs;
+    a.max_seqlen_q = layout_.max_query_rows;
     a.n_heads = c.n_heads;
     a.n_kv = c.n_kv_heads;
     a.head_dim = c.head_dim;
@@ -413,7 +439,7 @@ class CudaBackend : public Backend {
     a.block_table = table;
     a.page_size = page_tokens_;
     a.num_pages = num_pages_;
-    a.max_pages_per_seq = max_pages_;
+    a.max_pages_per_seq = layout_.table_stride;
     return Launch(kc::PrefillAttentionBf16(a, stream_), "PrefillAttentionBf16");
   }
   absl::Status SwiGlu(const Tensor& gate, const Tensor& up, Tensor* out) override {
@@ -430,18 +456,19 @@ class CudaBackend : public Backend {
         Launch(kc::AddRmsNormBf16(nullptr, D(x), output_norm_, D(h.get()), x.rows(), x.cols(),
                                   config_.norm_eps, stream_),
                "AddRmsNormBf16(final)"));
-    return Launch(kc::ScatterRowsBf16(D(*h), n_, config_.dim, StepInts(layout_.slots()),
+    return Launch(kc::ScatterRowsBf16(D(*h), layout_.rows, config_.dim, StepInts(layout_.slots),
                                       hidden_pool_, stream_),
                   "ScatterRowsBf16(hidden)");
   }
 
-  absl::Status Logits(const KvStore& store, const int64_t* positions, int64_t n,
-                      float* out) override {
+  absl::Status Logits(std::span<const CachedRow> cached, float* out) override {
     PROCTOR_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
     const int64_t vocab = config_.vocab_size, local = vocab_local_;
+    const int64_t n = static_cast<int64_t>(cached.size());
     for (int64_t at = 0; at < n; at += options_.logit_rows) {
       const int64_t rows = std::min(options_.logit_rows, n - at);
-      PROCTOR_RETURN_IF_ERROR(LocalLogits(store, positions + at, nullptr, rows));
+      PROCTOR_RETURN_IF_ERROR(
+          LocalLogits(cached.subspan(static_cast<size_t>(at), static_cast<size_t>(rows)), nullptr));
       const float* src = logits_dev_;
       if (comm_ != nullptr) {
         comm_->AllGather(logits_dev_, rows * local, gather_dev_);
@@ -464,13 +491,15 @@ class CudaBackend : public Backend {
     return absl::OkStatus();
   }
 
-  absl::Status LogProbs(const KvStore& store, const int64_t* positions, const int32_t* targets,
-                        int64_t n, float* logprob, int32_t* argmax) override {
+  absl::Status LogProbs(std::span<const CachedRow> cached, const int32_t* targets, float* logprob,
+                        int32_t* argmax) override {
     PROCTOR_CUDA_RETURN_IF_ERROR(cudaSetDevice(options_.device));
     std::vector<VocabShardStats> row(static_cast<size_t>(tp_size_));
+    const int64_t n = static_cast<int64_t>(cached.size());
     for (int64_t at = 0; at < n; at += options_.logit_rows) {
       const int64_t rows = std::min(options_.logit_rows, n - at);
-      PROCTOR_RETURN_IF_ERROR(LocalLogits(store, positions + at, targets + at, rows));
+      PROCTOR_RETURN_IF_ERROR(LocalLogits(
+          cached.subspan(static_cast<size_t>(at), static_cast<size_t>(rows)), targets + at));
       PROCTOR_RETURN_IF_ERROR(
           Launch(kc::VocabShardStatsF32(logits_dev_, row_ids_dev_ + options_.logit_rows, rows,
                                         vocab_local_, vocab_begin_, stats_dev_, stream_),
@@ -498,14 +527,8 @@ class CudaBackend : public Backend {
   }
 
   // Page bookkeeping for CudaKvStore.
-  void ReleasePages(std::vector<int32_t>* pages, size_t keep) {
-    while (pages->size() > keep) {
-      free_pages_.push_back(pages->back());
-      pages->pop_back();
-    }
-  }
+  PagePool* pool() { return pool_.get(); }
   int64_t page_bytes() const { return page_bytes_; }
-  int64_t page_tokens() const { return page_tokens_; }
 
  private:
   absl::Status Launch(cudaError_t e, const char* what) {
@@ -520,26 +543,79 @@ class CudaBackend : public Backend {
     return absl::OkStatus();
   }
   const int32_t* StepInts(int64_t offset) const { return step_dev_ + offset; }
+
+  // The step's contract (backend.h): distinct stores of this backend, n >= 1,
+  // at most chunk_tokens rows and max_step_sequences sequences, no sequence
+  // past the context.
+  absl::Status CheckStep(std::span<const StepSequence> sequences) const {
+    if (sequences.empty() || static_cast<int64_t>(sequences.size()) > max_step_sequences_) {
+      return absl::InvalidArgumentError(absl::StrCat("cuda backend: a step of ", sequences.size(),
+                                                     " sequences (1..", max_step_sequences_, ")"));
+    }
+    int64_t rows = 0;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      const StepSequence& q = sequences[i];
+      const CudaKvStore* store = static_cast<const CudaKvStore*>(q.store);
+      if (store == nullptr || store->owner_ != this || q.tokens == nullptr || q.n < 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cuda backend: step sequence ", i, " (", q.n, " tokens) is malformed"));
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (sequences[j].store == q.store) {
+          return absl::InvalidArgumentError(absl::StrCat("cuda backend: step sequences ", j,
+                                                         " and ", i, " extend the same store"));
+        }
+      }
+      if (store->length() + q.n > max_pages_ * page_tokens_) {
+        return absl::InvalidArgumentError(absl::StrCat("sequence of ", store->length() + q.n,
+                                                       " tokens exceeds the context length ",
+                                                       config_.context_length));
+      }
+      rows += q.n;
+    }
+    if (rows > options_.chunk_tokens) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cuda backend: a step of ", rows, " rows (1..", options_.chunk_tokens, ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  // Copy-on-write of a shared page: rows [0, c.rows) of page c.src into page
+  // c.dst, in every layer's K and V pool and in the hidden-state pool.
+  absl::Status CopyPage(const PageCopy& c) {
+    const int64_t kv_dim = config_.n_kv_heads * config_.head_dim;
+    const int64_t src = c.src * page_tokens_, dst = c.dst * page_tokens_;
+    PROCTOR_CUDA_RETURN_IF_ERROR(kc::CopyPoolRowsBf16(
+        k_pool_[0], 2 * config_.n_layers, kv_pool_stride_, kv_dim, src, dst, c.rows, stream_));
+    PROCTOR_CUDA_RETURN_IF_ERROR(kc::CopyPoolRowsBf16(hidden_pool_, 1,
+                                                      num_pages_ * page_tokens_ * config_.dim,
+                                                      config_.dim, src, dst, c.rows, stream_));
+    return absl::OkStatus();
+  }
   const bf16* NormWeight(int64_t layer, LayerNorm norm) const {
     const DeviceLayer& L = layers_[static_cast<size_t>(layer)];
     return norm == LayerNorm::kAttention ? L.attn_norm : L.ffn_norm;
   }
 
-  // logits_dev_[rows, vocab_local] (F32) for the cached positions; targets
-  // (optional) land in row_ids_dev_[logit_rows ..].
-  absl::Status LocalLogits(const KvStore& store, const int64_t* positions, const int32_t* targets,
-                           int64_t rows) {
-    const CudaKvStore& s = static_cast<const CudaKvStore&>(store);
+  // logits_dev_[rows, vocab_local] (F32) for the cached rows (of any
+  // stores); targets (optional) land in row_ids_dev_[logit_rows ..].
+  absl::Status LocalLogits(std::span<const CachedRow> cached, const int32_t* targets) {
+    const int64_t rows = static_cast<int64_t>(cached.size());
     PROCTOR_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(copy_done_));
-    int32_t* h = step_host_ + layout_.total();  // the scratch tail of the pinned buffer
+    int32_t* h = step_host_ + step_ints_;  // the scratch tail of the pinned buffer
     for (int64_t i = 0; i < rows; ++i) {
-      const int64_t p = positions[i];
-      if (p < 0 || p >= s.length_) {
+      const CachedRow& r = cached[static_cast<size_t>(i)];
+      const CudaKvStore* s = static_cast<const CudaKvStore*>(r.store);
+      if (s == nullptr || s->owner_ != this) {
         return absl::InvalidArgumentError(
-            absl::StrCat("position ", p, " is not cached (length ", s.length_, ")"));
+            absl::StrCat("cuda backend: row ", i, " is not on a store of this backend"));
       }
-      h[i] = static_cast<int32_t>(s.pages_[static_cast<size_t>(p / page_tokens_)] * page_tokens_ +
-                                  p % page_tokens_);
+      const int64_t slot = SlotOf(s->seq_.pages(), page_tokens_, r.position);
+      if (r.position >= s->length() || slot < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("position ", r.position, " is not cached (length ", s->length(), ")"));
+      }
+      h[i] = static_cast<int32_t>(slot);
       h[options_.logit_rows + i] = targets != nullptr ? targets[i] : 0;
     }
     PROCTOR_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(row_ids_dev_, h,
@@ -718,8 +794,16 @@ class CudaBackend : public Backend {
       v_pool_.push_back(static_cast<bf16*>(cache_.Take(pool)));
     }
     hidden_pool_ = static_cast<bf16*>(cache_.Take(hidden));
-    free_pages_.reserve(static_cast<size_t>(num_pages_));
-    for (int64_t p = num_pages_ - 1; p >= 0; --p) free_pages_.push_back(static_cast<int32_t>(p));
+    // The K and V pools lie at a fixed stride (K0, V0, K1, V1, ...), so one
+    // CopyPoolRowsBf16 launch copies a page in all of them.
+    kv_pool_stride_ = static_cast<int64_t>(AlignUp(pool) / sizeof(bf16));
+    for (int64_t l = 0; l < c.n_layers; ++l) {
+      if (k_pool_[static_cast<size_t>(l)] != k_pool_[0] + 2 * l * kv_pool_stride_ ||
+          v_pool_[static_cast<size_t>(l)] != k_pool_[0] + (2 * l + 1) * kv_pool_stride_) {
+        return absl::InternalError("cuda backend: KV pools are not equally spaced");
+      }
+    }
+    pool_ = std::make_unique<PagePool>(num_pages_, page_tokens_);
     return absl::OkStatus();
   }
 
@@ -730,11 +814,15 @@ class CudaBackend : public Backend {
         t * (3 * c.dim + 2 * c.n_heads * hd + 2 * c.n_kv_heads * hd + 2 * c.hidden_dim);
     PROCTOR_RETURN_IF_ERROR(
         step_arena_.Init(static_cast<size_t>(act) * sizeof(bf16) + 16 * kAlign, "activations"));
-    layout_.chunk = t;
-    layout_.max_pages = max_pages_;
-    const size_t step_ints = static_cast<size_t>(layout_.total());
-    decode_ws_bytes_ =
-        kc::DecodeAttentionWorkspaceBytes(1, c.n_heads, hd, max_pages_ * page_tokens_);
+    // Step arrays and decode scratch for up to max_step_sequences sequences
+    // (memory_plan.h sizes the same).
+    max_step_sequences_ = std::clamp<int64_t>(options_.max_step_sequences, 1, t);
+    step_ints_ = MaxStepArrayInts(t, max_step_sequences_, max_pages_);
+    const size_t step_ints = static_cast<size_t>(step_ints_);
+    decode_ws_bytes_ = kc::DecodeAttentionWorkspaceBytes(max_step_sequences_, c.n_heads, hd,
+                                                         max_pages_ * page_tokens_);
+    graphs_.resize(static_cast<size_t>(
+        std::clamp<int64_t>(options_.max_graph_batch, 0, max_step_sequences_) + 1));
     const size_t logits_f32 = static_cast<size_t>(L * vocab_local_);
     const size_t gather_f32 =
         comm_ != nullptr ? static_cast<size_t>(L * vocab_local_ * tp_size_) : 0;
@@ -758,7 +846,7 @@ class CudaBackend : public Backend {
     // and the logits / statistics coming back.
     void* host = nullptr;
     PROCTOR_CUDA_RETURN_IF_ERROR(
-        cudaMallocHost(&host, (step_ints + static_cast<size_t>(2 * L)) * 4));
+        cudaMallocHost(&host, (step_ints + static_cast<size_t>(2 * L)) * 4));  // + scratch tail
     step_host_ = static_cast<int32_t*>(host);
     const size_t back = std::max(logits_f32 * static_cast<size_t>(tp_size_),
                                  stats_f32 * static_cast<size_t>(tp_size_));
@@ -794,11 +882,13 @@ class CudaBackend : public Backend {
   int64_t page_tokens_ = 0, num_pages_ = 0, max_pages_ = 0, page_bytes_ = 0;
   std::vector<bf16*> k_pool_, v_pool_;
   bf16* hidden_pool_ = nullptr;
-  std::vector<int32_t> free_pages_;
+  int64_t kv_pool_stride_ = 0;  // elements from one K/V pool to the next
+  std::unique_ptr<PagePool> pool_;
 
-  StepLayout layout_;
+  int64_t max_step_sequences_ = 0;
+  int64_t step_ints_ = 0;  // capacity of the step array (MaxStepArrayInts)
   int32_t* step_dev_ = nullptr;
-  int32_t* step_host_ = nullptr;
+  int32_t* step_host_ = nullptr;  // [step_ints_] + a [2 * logit_rows] scratch tail
   void* decode_ws_ = nullptr;
   size_t decode_ws_bytes_ = 0;
   float *logits_dev_ = nullptr, *gather_dev_ = nullptr, *stats_dev_ = nullptr,
@@ -806,29 +896,27 @@ class CudaBackend : public Backend {
   int32_t* row_ids_dev_ = nullptr;
   bf16* hidden_rows_dev_ = nullptr;
 
-  // Per-step state.
-  CudaKvStore* store_ = nullptr;
-  int64_t start_ = 0, n_ = 0;
+  // Per-step state: the layout of the step array, each sequence's store and
+  // rows, and the inputs the layout was built from.
+  struct StepRows {
+    int64_t begin = 0, n = 0;
+  };
+  StepLayout layout_;
+  std::vector<CudaKvStore*> step_stores_;
+  std::vector<StepRows> step_rows_;
+  std::vector<StepInput> step_inputs_;
+  bool in_step_ = false;
   absl::Status op_status_;
   bool replayed_ = false, capturing_ = false;
-  bool graphs_broken_ = false;  // a capture failed: run decode steps eagerly from now on
-  int64_t decode_steps_ = 0;
-  cudaGraphExec_t graph_exec_ = nullptr;
+  bool graphs_broken_ = false;       // a capture failed: run decode steps eagerly from now on
+  std::vector<DecodeGraph> graphs_;  // by decode batch size, 1 .. max_graph_batch
 };
 
-CudaKvStore::~CudaKvStore() { owner_->ReleasePages(&pages_, 0); }
+CudaKvStore::~CudaKvStore() { seq_.Clear(owner_->pool()); }
 
-void CudaKvStore::Truncate(int64_t n) {
-  if (n >= length_) return;
-  if (n < 0) n = 0;
-  length_ = n;
-  const int64_t p = owner_->page_tokens();
-  owner_->ReleasePages(&pages_, static_cast<size_t>((n + p - 1) / p));
-}
+void CudaKvStore::Truncate(int64_t n) { seq_.Truncate(n, owner_->pool()); }
 
-int64_t CudaKvStore::Bytes() const {
-  return static_cast<int64_t>(pages_.size()) * owner_->page_bytes();
-}
+int64_t CudaKvStore::Bytes() const { return seq_.own_pages() * owner_->page_bytes(); }
 
 }  // namespace
 

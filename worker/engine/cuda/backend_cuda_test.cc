@@ -1,7 +1,9 @@
 // The CUDA backend against the CPU reference backend, through the same
 // Transformer code: logits, vocabulary-parallel log-probabilities, decode
-// steps (eager and CUDA-graph replays) and NCCL at tp 1. Label `gpu`; every
-// test skips visibly without a device.
+// steps (eager and CUDA-graph replays), batched steps over several caches
+// (forks sharing pages, copy-on-write of a partial page, a sequence spanning
+// two steps, batched decode) and NCCL at tp 1. Label `gpu`; every test skips
+// visibly without a device.
 //
 // Tolerances: the CUDA backend keeps weights and activations in BF16 (8
 // significant bits) with F32 accumulation, the CPU reference is F32
@@ -48,7 +50,7 @@ class RandomModel {
     c.hidden_dim = 512;
     c.n_layers = 2;
     c.vocab_size = 512;
-    c.context_length = 256;
+    c.context_length = 512;  // room for a sequence spanning two 256-row steps
     w_.token_embd = Matrix(c.vocab_size, c.dim, 1.0f);
     w_.output = Matrix(c.vocab_size, c.dim, 0.0f);
     w_.output_norm = Vector(c.dim);
@@ -179,6 +181,189 @@ TEST(CudaBackendTest, RandomModelMatchesCpuWithAndWithoutGraphs) {
   ExpectClose(want, got_eager, w.config.vocab_size, "random model, eager");
   // 8 decode steps: the first eager, the second captured, six replays.
   EXPECT_EQ(got_eager, got_graphs) << "CUDA graph replays changed the logits";
+}
+
+// Logits at every position of `cache` (CPU or CUDA).
+std::vector<float> AllLogits(const Transformer& tf, const KvCache& cache) {
+  const int64_t n = cache.length(), vocab = tf.config().vocab_size;
+  std::vector<CacheRow> rows;
+  for (int64_t i = 0; i < n; ++i) rows.push_back({&cache, i});
+  std::vector<float> out(static_cast<size_t>(n * vocab));
+  const absl::Status s = tf.Logits(rows, out.data());
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+// The CPU reference of one token sequence, computed alone from scratch.
+std::vector<float> CpuLogits(const Transformer& cpu, const std::vector<int32_t>& tokens) {
+  KvCache cache;
+  EXPECT_TRUE(cpu.Extend(tokens, &cache).ok());
+  return AllLogits(cpu, cache);
+}
+
+std::vector<int32_t> RandomTokens(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(n);
+  for (int32_t& x : t) x = static_cast<int32_t>(rng() % 512);
+  return t;
+}
+
+std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+TEST(CudaBackendTest, BatchedStepOverAForkAFreshCacheAndALongOneMatchesCpu) {
+  if (!HaveDevice()) GTEST_SKIP() << "no CUDA device: the CUDA backend is not exercised";
+  RandomModel model;
+  const ModelWeights& w = model.weights();
+  auto cuda = MakeCuda(w, nullptr, /*graphs=*/true);
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+  Transformer cpu(&w, nullptr), gpu({cuda->get()});
+  const int64_t vocab = w.config.vocab_size;
+
+  // A cached prefix of 40 positions (pages of 16: the third is partial), a
+  // fork of its first 37, a fresh cache and a long one of 300 tokens: the
+  // batch (5 + 20 + 300 rows) spans two steps of at most 256 rows, the long
+  // item continuing in the second.
+  const std::vector<int32_t> prefix = RandomTokens(40, 1), cont = RandomTokens(5, 2),
+                             fresh_tokens = RandomTokens(20, 3), long_tokens = RandomTokens(300, 4);
+  KvCache parent, fork, fresh, long_cache;
+  ASSERT_TRUE(gpu.Extend(prefix, &parent).ok());
+  const std::vector<float> parent_before = AllLogits(gpu, parent);
+  ASSERT_TRUE(gpu.Fork(parent, 37, &fork).ok());
+  const ExtendItem items[] = {{&fork, cont}, {&fresh, fresh_tokens}, {&long_cache, long_tokens}};
+  const absl::Status s = gpu.ExtendBatch(items);
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_EQ(fork.length(), 42);
+  ASSERT_EQ(long_cache.length(), 300);
+
+  // The shared pages were not written: the parent's logits are bit-identical.
+  EXPECT_EQ(AllLogits(gpu, parent), parent_before) << "the fork's step wrote a shared page";
+  const std::vector<int32_t> fork_tokens =
+      Concat(std::vector<int32_t>(prefix.begin(), prefix.begin() + 37), cont);
+  ExpectClose(CpuLogits(cpu, fork_tokens), AllLogits(gpu, fork), vocab, "batched step: fork");
+  ExpectClose(CpuLogits(cpu, fresh_tokens), AllLogits(gpu, fresh), vocab, "batched step: fresh");
+  ExpectClose(CpuLogits(cpu, long_tokens), AllLogits(gpu, long_cache), vocab,
+              "batched step: long (two steps)");
+
+  // One vocabulary matmul over rows of three caches equals the per-cache rows.
+  const CacheRow mixed[] = {{&fork, 41}, {&long_cache, 299}, {&fresh, 0}, {&parent, 39}};
+  std::vector<float> got(4 * static_cast<size_t>(vocab));
+  ASSERT_TRUE(gpu.Logits(mixed, got.data()).ok());
+  const std::vector<float> f = AllLogits(gpu, fork), l = AllLogits(gpu, long_cache),
+                           n = AllLogits(gpu, fresh);
+  const float* want[] = {f.data() + 41 * vocab, l.data() + 299 * vocab, n.data(),
+                         parent_before.data() + 39 * vocab};
+  for (int r = 0; r < 4; ++r) {
+    EXPECT_EQ(std::vector<float>(got.begin() + r * vocab, got.begin() + (r + 1) * vocab),
+              std::vector<float>(want[r], want[r] + vocab))
+        << "row " << r;
+  }
+  // LogProbs over the same mixed rows against the CPU.
+  const int32_t targets[] = {7, 100, 3, 511};
+  float lp_gpu[4], lp_cpu[4];
+  int32_t am_gpu[4], am_cpu[4];
+  ASSERT_TRUE(gpu.LogProbs(mixed, targets, lp_gpu, am_gpu).ok());
+  KvCache c_fork, c_long, c_fresh, c_parent;
+  ASSERT_TRUE(cpu.Extend(fork_tokens, &c_fork).ok());
+  ASSERT_TRUE(cpu.Extend(long_tokens, &c_long).ok());
+  ASSERT_TRUE(cpu.Extend(fresh_tokens, &c_fresh).ok());
+  ASSERT_TRUE(cpu.Extend(prefix, &c_parent).ok());
+  const CacheRow cpu_rows[] = {{&c_fork, 41}, {&c_long, 299}, {&c_fresh, 0}, {&c_parent, 39}};
+  ASSERT_TRUE(cpu.LogProbs(cpu_rows, targets, lp_cpu, am_cpu).ok());
+  for (int r = 0; r < 4; ++r) EXPECT_NEAR(lp_gpu[r], lp_cpu[r], 0.1) << "row " << r;
+}
+
+TEST(CudaBackendTest, ForksOfPartialAndFullPagesCopyOnWrite) {
+  if (!HaveDevice()) GTEST_SKIP() << "no CUDA device: the CUDA backend is not exercised";
+  RandomModel model;
+  const ModelWeights& w = model.weights();
+  auto cuda = MakeCuda(w, nullptr, /*graphs=*/false);
+  ASSERT_TRUE(cuda.ok()) << cuda.status();
+  Transformer cpu(&w, nullptr), gpu({cuda->get()});
+  const int64_t vocab = w.config.vocab_size;
+  const std::vector<int32_t> prefix = RandomTokens(45, 5), a_cont = RandomTokens(9, 6),
+                             b_cont = RandomTokens(30, 7), more = RandomTokens(6, 8);
+  KvCache parent, a, b;
+  ASSERT_TRUE(gpu.Extend(prefix, &parent).ok());
+  // a: a fork inside the third page (45 = 2 x 16 + 13, forked at 41); b: a
+  // fork of two full pages, truncated into the first one (copy-on-write of
+  // page 0 at its next write).
+  ASSERT_TRUE(gpu.Fork(parent, 41, &a).ok());
+  ASSERT_TRUE(gpu.Fork(parent, 32, &b).ok());
+  EXPECT_EQ(b.Bytes(), 0) << "a fork of full pages holds no storage of its own";
+  b.Truncate(20);
+  ASSERT_TRUE(gpu.Extend(a_cont, &a).ok());
+  ASSERT_TRUE(gpu.Extend(b_cont, &b).ok());
+  EXPECT_GT(a.Bytes(), 0);
+  // The parent keeps appending into its own partial page.
+  ASSERT_TRUE(gpu.Extend(more, &parent).ok());
+  ExpectClose(
+      CpuLogits(cpu, Concat(std::vector<int32_t>(prefix.begin(), prefix.begin() + 41), a_cont)),
+      AllLogits(gpu, a), vocab, "fork of a partial page");
+  ExpectClose(
+      CpuLogits(cpu, Concat(std::vector<int32_t>(prefix.begin(), prefix.begin() + 20), b_cont)),
+      AllLogits(gpu, b), vocab, "fork truncated into a shared page");
+  ExpectClose(CpuLogits(cpu, Concat(prefix, more)), AllLogits(gpu, parent), vocab,
+              "parent after its forks");
+  // Dropping the parent first leaves the forks' shared pages alive (the CUDA
+  // backend's page reference counts; the Backend contract does not ask it).
+  const std::vector<float> a_before = AllLogits(gpu, a);
+  parent = KvCache();
+  EXPECT_EQ(AllLogits(gpu, a), a_before);
+}
+
+// Logits of the last row of each cache after `steps` batched decode steps
+// of B = caches.size() rows (token t of cache i: (31 * i + 7 * t) % 512).
+std::vector<float> DecodeBatch(const Transformer& tf, std::vector<KvCache>* caches, int steps) {
+  const int64_t vocab = tf.config().vocab_size;
+  std::vector<float> out;
+  std::vector<std::vector<int32_t>> tokens(caches->size(), std::vector<int32_t>(1));
+  for (int t = 0; t < steps; ++t) {
+    std::vector<ExtendItem> items;
+    for (size_t i = 0; i < caches->size(); ++i) {
+      tokens[i][0] = static_cast<int32_t>((31 * i + 7 * static_cast<size_t>(t)) % 512);
+      items.push_back({&(*caches)[i], tokens[i]});
+    }
+    const absl::Status s = tf.ExtendBatch(items);
+    EXPECT_TRUE(s.ok()) << s;
+    std::vector<CacheRow> rows;
+    for (const KvCache& c : *caches) rows.push_back({&c, c.length() - 1});
+    std::vector<float> l(rows.size() * static_cast<size_t>(vocab));
+    EXPECT_TRUE(tf.Logits(rows, l.data()).ok());
+    out.insert(out.end(), l.begin(), l.end());
+  }
+  return out;
+}
+
+// B = 4 continuations of prefixes of different lengths (two forks of one
+// cached prefix, two fresh caches): every step is a pure decode step.
+std::vector<float> RunBatchedDecode(const Transformer& tf) {
+  KvCache prefix;
+  EXPECT_TRUE(tf.Extend(RandomTokens(37, 9), &prefix).ok());
+  std::vector<KvCache> caches(4);
+  EXPECT_TRUE(tf.Fork(prefix, 37, &caches[0]).ok());
+  EXPECT_TRUE(tf.Fork(prefix, 16, &caches[1]).ok());
+  EXPECT_TRUE(tf.Extend(RandomTokens(3, 10), &caches[2]).ok());
+  EXPECT_TRUE(tf.Extend(RandomTokens(70, 11), &caches[3]).ok());
+  return DecodeBatch(tf, &caches, 8);
+}
+
+TEST(CudaBackendTest, BatchedDecodeGraphReplaysAreBitIdentical) {
+  if (!HaveDevice()) GTEST_SKIP() << "no CUDA device: the CUDA backend is not exercised";
+  RandomModel model;
+  const ModelWeights& w = model.weights();
+  auto eager = MakeCuda(w, nullptr, /*graphs=*/false);
+  auto graphs = MakeCuda(w, nullptr, /*graphs=*/true);
+  ASSERT_TRUE(eager.ok()) << eager.status();
+  ASSERT_TRUE(graphs.ok()) << graphs.status();
+  Transformer cpu(&w, nullptr), tf_eager({eager->get()}), tf_graphs({graphs->get()});
+  // 8 steps of B = 4: the first eager, the second captured, six replays.
+  const std::vector<float> got_eager = RunBatchedDecode(tf_eager);
+  const std::vector<float> got_graphs = RunBatchedDecode(tf_graphs);
+  EXPECT_EQ(got_eager, got_graphs) << "CUDA graph replays of B = 4 changed the logits";
+  ExpectClose(RunBatchedDecode(cpu), got_eager, w.config.vocab_size, "batched decode B = 4");
 }
 
 TEST(CudaBackendTest, DeviceAndHostDequantisationUploadTheSameWeights) {

@@ -13,15 +13,34 @@
 // timed passes after one warm-up), the sum of log-probabilities, and with
 // --generate the greedy continuation of sequence 0. --logits_out writes the
 // F32 logits [T, vocab] of sequence 0 (every position).
+//
+//   proctor_cuda_bench --model=M --mc_questions=Q [--mc_prefix=600]
+//       [--mc_question=40] [--mc_batch=6] [--backend=...] [--repeat=R]
+//
+// The multiple-choice figure (PERFORMANCE.md: "MMLU-shaped 5-shot multiple
+// choice"): a shared few-shot prefix of P tokens, Q questions of L tokens
+// and 4 single-token options each, every option scored as log p(option |
+// prefix + question). "batched": the prefix once, each question a fork of
+// it, mc_batch questions per ExtendBatch, the 4 x mc_batch options in one
+// LogProbs call. "separate": every (question, option) request from scratch
+// (Extend(prefix + question), LogProbs of its option), as a server scoring
+// each request alone would. Prints one JSON line with both times, their
+// ratio, and the largest log-probability difference between the two.
+// Token ids are drawn at random (fixed seed) from the vocabulary.
+#include <array>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <random>
+#include <span>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status_macros.h"
 #include "kernels/cpu/reference.h"
 #include "kernels/cpu/thread_pool.h"
 #include "worker/engine/cuda/cuda_engine.h"
@@ -40,6 +59,10 @@ ABSL_FLAG(std::string, logits_out, "", "write F32 logits [T, vocab] of sequence 
 ABSL_FLAG(int, generate, 0, "greedy tokens to generate after sequence 0");
 ABSL_FLAG(int, repeat, 3, "timed passes (best is reported)");
 ABSL_FLAG(int, threads, 0, "cpu: threads (0 = all)");
+ABSL_FLAG(int, mc_questions, 0, "multiple-choice figure: questions (0 = off)");
+ABSL_FLAG(int, mc_prefix, 600, "multiple-choice figure: tokens of the shared few-shot prefix");
+ABSL_FLAG(int, mc_question, 40, "multiple-choice figure: tokens per question");
+ABSL_FLAG(int, mc_batch, 6, "multiple-choice figure: questions per batched step");
 
 namespace {
 
@@ -48,22 +71,146 @@ int Fail(const std::string& msg) {
   return 1;
 }
 
+using proctor::engine::CacheRow;
+using proctor::engine::ExtendItem;
+using proctor::engine::KvCache;
+using proctor::engine::Transformer;
+
+double Seconds(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+constexpr int kOptions = 4;
+
+struct McWork {
+  std::vector<int32_t> prefix;
+  std::vector<std::vector<int32_t>> questions;
+  std::vector<std::array<int32_t, kOptions>> options;
+};
+
+// Prefix once; per group of mc_batch questions: forks of the prefix, one
+// ExtendBatch, one LogProbs over every option of the group.
+absl::Status ScoreBatched(const Transformer& tf, const McWork& w, int group, float* logprob) {
+  KvCache prefix;
+  PROCTOR_RETURN_IF_ERROR(tf.Extend(w.prefix, &prefix));
+  const int64_t base = prefix.length();
+  const size_t q_count = w.questions.size();
+  for (size_t q0 = 0; q0 < q_count; q0 += static_cast<size_t>(group)) {
+    const size_t q1 = std::min(q_count, q0 + static_cast<size_t>(group));
+    std::vector<KvCache> caches(q1 - q0);
+    std::vector<ExtendItem> items;
+    for (size_t q = q0; q < q1; ++q) {
+      PROCTOR_RETURN_IF_ERROR(tf.Fork(prefix, base, &caches[q - q0]));
+      items.push_back({&caches[q - q0], w.questions[q]});
+    }
+    PROCTOR_RETURN_IF_ERROR(tf.ExtendBatch(items));
+    std::vector<CacheRow> rows;
+    std::vector<int32_t> targets;
+    for (size_t q = q0; q < q1; ++q) {
+      const KvCache& c = caches[q - q0];
+      for (int o = 0; o < kOptions; ++o) {
+        rows.push_back({&c, c.length() - 1});
+        targets.push_back(w.options[q][static_cast<size_t>(o)]);
+      }
+    }
+    std::vector<int32_t> argmax(rows.size());
+    PROCTOR_RETURN_IF_ERROR(
+        tf.LogProbs(rows, targets.data(), logprob + q0 * kOptions, argmax.data()));
+  }
+  return absl::OkStatus();
+}
+
+// Every (question, option) request alone, from scratch.
+absl::Status ScoreSeparately(const Transformer& tf, const McWork& w, float* logprob) {
+  KvCache cache;
+  for (size_t q = 0; q < w.questions.size(); ++q) {
+    std::vector<int32_t> context = w.prefix;
+    context.insert(context.end(), w.questions[q].begin(), w.questions[q].end());
+    for (int o = 0; o < kOptions; ++o) {
+      cache.Truncate(0);
+      PROCTOR_RETURN_IF_ERROR(tf.Extend(context, &cache));
+      const int64_t last = cache.length() - 1;
+      int32_t argmax = 0;
+      PROCTOR_RETURN_IF_ERROR(tf.LogProbs(cache, &last, &w.options[q][static_cast<size_t>(o)], 1,
+                                          logprob + q * kOptions + static_cast<size_t>(o),
+                                          &argmax));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int RunMultipleChoice(const Transformer& tf, int64_t vocab, const std::string& backend,
+                      const std::string& plan) {
+  const int questions = absl::GetFlag(FLAGS_mc_questions), group = absl::GetFlag(FLAGS_mc_batch);
+  const int prefix_len = absl::GetFlag(FLAGS_mc_prefix), q_len = absl::GetFlag(FLAGS_mc_question);
+  if (prefix_len < 1 || q_len < 1 || group < 1) {
+    return Fail("--mc_prefix, --mc_question and --mc_batch must be >= 1");
+  }
+  if (prefix_len + q_len > tf.config().context_length) {
+    return Fail(absl::StrCat("prefix + question (", prefix_len + q_len,
+                             " tokens) exceed the context length ", tf.config().context_length));
+  }
+  std::mt19937 rng(42);
+  auto token = [&] { return static_cast<int32_t>(rng() % static_cast<uint32_t>(vocab)); };
+  McWork w;
+  for (int i = 0; i < prefix_len; ++i) w.prefix.push_back(token());
+  for (int q = 0; q < questions; ++q) {
+    std::vector<int32_t> t(static_cast<size_t>(q_len));
+    for (int32_t& x : t) x = token();
+    w.questions.push_back(std::move(t));
+    w.options.push_back({token(), token(), token(), token()});
+  }
+  const size_t scored = static_cast<size_t>(questions) * kOptions;
+  std::vector<float> batched(scored), separate(scored);
+  double best_batched = 1e30, best_separate = 1e30;
+  for (int pass = 0; pass <= std::max(1, absl::GetFlag(FLAGS_repeat)); ++pass) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (absl::Status s = ScoreBatched(tf, w, group, batched.data()); !s.ok()) {
+      return Fail(s.ToString());
+    }
+    if (pass > 0) best_batched = std::min(best_batched, Seconds(t0));
+    t0 = std::chrono::steady_clock::now();
+    if (absl::Status s = ScoreSeparately(tf, w, separate.data()); !s.ok()) {
+      return Fail(s.ToString());
+    }
+    if (pass > 0) best_separate = std::min(best_separate, Seconds(t0));  // pass 0 warms up
+  }
+  double max_diff = 0;
+  for (size_t i = 0; i < scored; ++i) {
+    max_diff = std::max(max_diff, std::fabs(static_cast<double>(batched[i]) - separate[i]));
+  }
+  std::printf(
+      "{\"bench\": \"engine_multiple_choice\", \"backend\": \"%s\", \"plan\": %s, "
+      "\"questions\": %d, \"prefix_tokens\": %d, \"question_tokens\": %d, \"options\": %d, "
+      "\"questions_per_step\": %d, \"batched_s\": %.6f, \"separate_s\": %.6f, "
+      "\"speedup\": %.2f, \"requests_per_s_batched\": %.1f, "
+      "\"requests_per_s_separate\": %.1f, \"max_logprob_diff\": %.6f}\n",
+      backend.c_str(), plan.c_str(), questions, prefix_len, q_len, kOptions, group, best_batched,
+      best_separate, best_separate / best_batched, static_cast<double>(scored) / best_batched,
+      static_cast<double>(scored) / best_separate, max_diff);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   using namespace proctor::engine;  // NOLINT: a short tool
   const int batch = absl::GetFlag(FLAGS_batch), seq = absl::GetFlag(FLAGS_seq);
-  if (batch < 1 || seq < 2) return Fail("--batch >= 1 and --seq >= 2 are required");
-  std::ifstream in(absl::GetFlag(FLAGS_tokens), std::ios::binary);
-  if (!in) return Fail("cannot read --tokens " + absl::GetFlag(FLAGS_tokens));
-  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
-  if (bytes.size() != static_cast<size_t>(batch) * seq * 4) {
-    return Fail(absl::StrCat("--tokens has ", bytes.size(), " bytes, expected ", batch, " x ", seq,
-                             " x 4"));
+  const bool multiple_choice = absl::GetFlag(FLAGS_mc_questions) > 0;
+  std::vector<int32_t> ids;
+  if (!multiple_choice) {
+    if (batch < 1 || seq < 2) return Fail("--batch >= 1 and --seq >= 2 are required");
+    std::ifstream in(absl::GetFlag(FLAGS_tokens), std::ios::binary);
+    if (!in) return Fail("cannot read --tokens " + absl::GetFlag(FLAGS_tokens));
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    if (bytes.size() != static_cast<size_t>(batch) * seq * 4) {
+      return Fail(absl::StrCat("--tokens has ", bytes.size(), " bytes, expected ", batch, " x ",
+                               seq, " x 4"));
+    }
+    ids.resize(bytes.size() / 4);
+    std::memcpy(ids.data(), bytes.data(), bytes.size());
   }
-  std::vector<int32_t> ids(bytes.size() / 4);
-  std::memcpy(ids.data(), bytes.data(), bytes.size());
 
   auto model = Model::Load(absl::GetFlag(FLAGS_model));
   if (!model.ok()) return Fail(model.status().ToString());
@@ -96,6 +243,9 @@ int main(int argc, char** argv) {
     tf = std::make_unique<Transformer>(gpus->ranks());
   } else {
     return Fail("--backend must be cuda or cpu");
+  }
+  if (multiple_choice) {
+    return RunMultipleChoice(*tf, c.vocab_size, absl::GetFlag(FLAGS_backend), plan);
   }
 
   const int64_t scored = seq - 1;

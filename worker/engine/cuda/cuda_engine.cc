@@ -1,5 +1,6 @@
 #include "worker/engine/cuda/cuda_engine.h"
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +16,13 @@
 
 namespace proctor::engine::cuda {
 namespace {
+
+JobRunnerOptions RunnerOptions(const CudaEngineOptions& o) {
+  JobRunnerOptions r;
+  r.prefix_sharing = o.prefix_sharing;
+  r.max_batch = std::max(1, o.max_batch);
+  return r;
+}
 
 // Members are declared in construction order and destroyed in reverse: the
 // runner (and its KV cache) before the transformer, the backends, the NCCL
@@ -59,7 +67,7 @@ class CudaEngine : public Engine {
     PROCTOR_LOG(INFO) << "cuda: loaded " << path << ": " << m->gpus->plan.DebugString();
     m->transformer = std::make_unique<Transformer>(m->gpus->ranks());
     m->runner = std::make_unique<JobRunner>(m->model.get(), m->transformer.get(),
-                                            JobRunnerOptions{options_.prefix_sharing, 0});
+                                            RunnerOptions(options_));
     return std::unique_ptr<LoadedModel>(std::move(m));
   }
 
@@ -101,6 +109,7 @@ absl::StatusOr<std::unique_ptr<CudaRanks>> UploadToGpus(const ModelWeights& weig
       o.device = used[i];
       o.plan = g->plan;
       o.chunk_tokens = options.plan.chunk_tokens;
+      o.max_step_sequences = options.plan.max_step_sequences;
       o.logit_rows = options.plan.logit_rows;
       o.cuda_graphs = options.cuda_graphs;
       kernels::comm::NcclCommunicator* comm =

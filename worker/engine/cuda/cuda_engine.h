@@ -30,7 +30,10 @@ struct CudaEngineOptions {
   MemoryPlanOptions plan;
   // Reuse the KV cache across requests sharing a token prefix.
   bool prefix_sharing = true;
-  // Capture single-token decode steps into CUDA graphs.
+  // Generate requests decoded together per job (JobRunnerOptions::max_batch;
+  // CudaBackendOptions::max_graph_batch bounds the graph-captured sizes).
+  int max_batch = 64;
+  // Capture decode steps (one row per sequence, per batch size) into CUDA graphs.
   bool cuda_graphs = true;
   // Route the collectives through NCCL even at tp 1 (a one-rank group): the
   // check that the NCCL path works on a single-GPU machine.

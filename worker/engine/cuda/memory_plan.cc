@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "worker/engine/cuda/step_layout.h"
 #include "worker/engine/tensor_parallel.h"
 
 namespace proctor::engine::cuda {
@@ -17,20 +18,30 @@ std::string Gib(int64_t bytes) {
   return absl::StrFormat("%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
 }
 
-// Activations of one step of `rows` tokens (Transformer::ExtendChunk's
-// tensors) + logits + decode-attention scratch, per rank.
-int64_t WorkspaceBytes(const ModelConfig& c, const TpShardShape& s, int tp,
-                       const MemoryPlanOptions& o) {
+// Split-K chunks of the decode kernel for keys up to `max_seq_len`
+// (kernels/cuda/attention.cu DecodeAttentionNumSplits: 256 keys per split,
+// 1..32 splits).
+int64_t DecodeSplits(int64_t max_seq_len) {
+  return std::clamp<int64_t>((max_seq_len + 255) / 256, 1, 32);
+}
+
+WorkspacePlan Workspace(const ModelConfig& c, const TpShardShape& s, int tp,
+                        const MemoryPlanOptions& o) {
+  WorkspacePlan w;
   const int64_t t = o.chunk_tokens, hd = c.head_dim;
   // x, xb, the final-norm output; q, att; k, v; gate, up.
-  const int64_t act = t * (3 * c.dim + 2 * s.q_heads * hd + 2 * s.kv_heads * hd + 2 * s.ff_cols);
+  w.activations =
+      t * (3 * c.dim + 2 * s.q_heads * hd + 2 * s.kv_heads * hd + 2 * s.ff_cols) * kBf16;
   // Gathered hidden rows, local logits (F32), every rank's logits when they
   // are gathered (tp > 1), shard statistics of every rank, row ids.
-  const int64_t logits = o.logit_rows * (c.dim * kBf16 + s.vocab_rows * 4 +
-                                         (tp > 1 ? c.vocab_size * 4 : 0) + 5 * 4 * (tp + 1) + 8);
-  const int64_t decode = int64_t{32} /*splits*/ * s.q_heads * (hd + 2) * 4;
-  const int64_t step = 4 * t * 4 /*ids, positions, KV slots, seqlens*/ + 4096;
-  return act * kBf16 + logits + decode + step;
+  w.logits = o.logit_rows * (c.dim * kBf16 + s.vocab_rows * 4 + (tp > 1 ? c.vocab_size * 4 : 0) +
+                             5 * 4 * (tp + 1) + 8);
+  const int64_t max_pages = (c.context_length + o.page_tokens - 1) / o.page_tokens;
+  const int64_t seqs = std::min(o.max_step_sequences, o.chunk_tokens);
+  // The decode kernel runs with the context's length as its bound (graphs).
+  w.decode_scratch = seqs * s.q_heads * DecodeSplits(max_pages * o.page_tokens) * (hd + 2) * 4;
+  w.step_arrays = MaxStepArrayInts(t, seqs, max_pages) * 4;
+  return w;
 }
 
 }  // namespace
@@ -41,6 +52,15 @@ std::string MemoryPlan::DebugString() const {
                       Gib(kv_bytes), " (", kv_pages, " pages of ", page_tokens,
                       " tokens = ", kv_tokens(), " tokens at ", kv_bytes_per_token,
                       " B/token); free ", Gib(free_bytes));
+}
+
+absl::StatusOr<WorkspacePlan> PlanWorkspace(const ModelConfig& c, int tp,
+                                            const MemoryPlanOptions& o) {
+  if (o.page_tokens <= 0 || o.chunk_tokens <= 0 || o.logit_rows <= 0 || o.max_step_sequences <= 0) {
+    return absl::InvalidArgumentError("memory plan options out of range");
+  }
+  PROCTOR_ASSIGN_OR_RETURN(const TpShardShape s, ComputeShardShape(c, 0, tp));
+  return Workspace(c, s, tp, o);
 }
 
 absl::StatusOr<int64_t> ShardWeightBytes(const ModelConfig& c, int rank, int tp) {
@@ -66,8 +86,8 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, int tp,
     return absl::InvalidArgumentError(absl::StrCat("tensor parallelism ", tp, " needs ", tp,
                                                    " GPUs; this worker has ", free_bytes.size()));
   }
-  if (o.page_tokens <= 0 || o.chunk_tokens <= 0 || o.logit_rows <= 0 || o.kv_fraction <= 0 ||
-      o.kv_fraction > 1 || o.reserve_bytes < 0) {
+  if (o.page_tokens <= 0 || o.chunk_tokens <= 0 || o.logit_rows <= 0 || o.max_step_sequences <= 0 ||
+      o.kv_fraction <= 0 || o.kv_fraction > 1 || o.reserve_bytes < 0) {
     return absl::InvalidArgumentError("memory plan options out of range");
   }
   MemoryPlan p;
@@ -80,7 +100,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const ModelConfig& c, int tp,
     p.weight_bytes = std::max(p.weight_bytes, w);
   }
   PROCTOR_ASSIGN_OR_RETURN(const TpShardShape s0, ComputeShardShape(c, 0, tp));
-  p.workspace_bytes = WorkspaceBytes(c, s0, tp, o);
+  p.workspace_bytes = Workspace(c, s0, tp, o).total();
   PROCTOR_ASSIGN_OR_RETURN(p.kv_bytes_per_token, KvBytesPerToken(c, tp));
   const int64_t page_bytes = p.page_tokens * p.kv_bytes_per_token;
   const int64_t min_pages = (c.context_length + p.page_tokens - 1) / p.page_tokens;

@@ -5,8 +5,10 @@
 // Per GPU (rank) the plan reserves, in this order:
 //   1. weights: this rank's shard (TpShardShape) in BF16, whatever the file's
 //      format (GGUF quant types are decoded to BF16 on upload);
-//   2. workspace: activations of one prefill chunk, logits of one scoring
-//      block, split-K decode-attention scratch;
+//   2. workspace: activations of one step of up to chunk_tokens rows, logits
+//      of one scoring block, split-K decode-attention scratch for a decode
+//      step of max_step_sequences rows, and the per-step int32 arrays
+//      (step_layout.h) with a block table per sequence;
 //   3. a fixed reserve for the CUDA context, cuBLAS-free kernels, NCCL
 //      buffers and fragmentation;
 //   4. the paged KV cache: `kv_fraction` of what is left, in pages of
@@ -25,10 +27,13 @@
 namespace proctor::engine::cuda {
 
 struct MemoryPlanOptions {
-  int64_t chunk_tokens = 256;  // prefill chunk (Transformer::Extend's kChunk)
-  int64_t logit_rows = 256;    // rows of one vocabulary GEMM block
-  int64_t page_tokens = 16;    // positions per KV page
-  double kv_fraction = 0.90;   // share of the remaining memory given to the KV cache
+  int64_t chunk_tokens = 256;  // rows of one step (Transformer::max_step_rows())
+  // Sequences one step may carry (forks scored together, a batch of decode
+  // rows); each gets a block table in the step array. At most chunk_tokens.
+  int64_t max_step_sequences = 256;
+  int64_t logit_rows = 256;   // rows of one vocabulary GEMM block
+  int64_t page_tokens = 16;   // positions per KV page
+  double kv_fraction = 0.90;  // share of the remaining memory given to the KV cache
   int64_t reserve_bytes = int64_t{768} << 20;  // context, NCCL, fragmentation
   // Tensor-parallel degree; 0 = choose (ChooseTensorParallel).
   int tp = 0;
@@ -52,6 +57,19 @@ struct MemoryPlan {
   // One line with every figure, in GiB/MiB, for logs and error messages.
   std::string DebugString() const;
 };
+
+// The workspace of one rank, by part (bytes).
+struct WorkspacePlan {
+  int64_t activations = 0;     // BF16 tensors of one step of chunk_tokens rows
+  int64_t logits = 0;          // one scoring block: hidden rows, F32 logits, statistics
+  int64_t decode_scratch = 0;  // split-K partials for max_step_sequences decode rows
+  int64_t step_arrays = 0;     // MaxStepArrayInts(chunk_tokens, max_step_sequences, pages)
+  int64_t total() const { return activations + logits + decode_scratch + step_arrays; }
+};
+
+// INVALID_ARGUMENT as ComputeShardShape.
+absl::StatusOr<WorkspacePlan> PlanWorkspace(const ModelConfig& c, int tp,
+                                            const MemoryPlanOptions& options);
 
 // BF16 bytes of rank `rank`'s weights at degree `tp` (INVALID_ARGUMENT as
 // ComputeShardShape).

@@ -1,5 +1,7 @@
 #include "worker/engine/cuda/memory_plan.h"
 
+#include <cstdio>
+
 #include "gtest/gtest.h"
 
 namespace proctor::engine::cuda {
@@ -56,6 +58,63 @@ TEST(MemoryPlanTest, SevenBFitsOneH100) {
   EXPECT_NE(p->DebugString().find("tp=1"), std::string::npos);
 }
 
+TEST(MemoryPlanTest, WorkspaceHoldsABatchedStepOf256RowsAnd256Sequences) {
+  auto w = PlanWorkspace(Llama2_7B(), 1, MemoryPlanOptions());
+  ASSERT_TRUE(w.ok()) << w.status();
+  // x, xb, final norm (3 x 4096), q, att (2 x 4096), k, v (2 x 4096), gate, up
+  // (2 x 11008) for 256 rows in BF16.
+  EXPECT_EQ(w->activations, 256 * (3 * 4096 + 2 * 4096 + 2 * 4096 + 2 * 11008) * 2);
+  // Hidden rows (BF16), logits (F32), statistics and row ids of 256 rows.
+  EXPECT_EQ(w->logits, 256 * (4096 * 2 + 32000 * 4 + 5 * 4 * 2 + 8));
+  // Split-K partials of 256 decode rows x 32 heads over a 4096-token context
+  // (16 splits of 256 keys), (128 + 2) floats each.
+  EXPECT_EQ(w->decode_scratch, int64_t{256} * 32 * 16 * 130 * 4);
+  // ids, positions, slots (256 rows), cu_q, cu_k (257), key counts (256) and
+  // 256 block tables of 256 pages.
+  EXPECT_EQ(w->step_arrays, (3 * 256 + 2 * 257 + 256 + 256 * 256) * 4);
+  auto p = PlanMemory(Llama2_7B(), 1, {79 * kGiB}, MemoryPlanOptions());
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->workspace_bytes, w->total());
+
+  // One sequence per step: one block table, one row of decode partials.
+  MemoryPlanOptions one;
+  one.max_step_sequences = 1;
+  w = PlanWorkspace(Llama2_7B(), 1, one);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->decode_scratch, 32 * 16 * 130 * 4);
+  EXPECT_EQ(w->step_arrays, (3 * 256 + 2 * 2 + 1 + 256) * 4);
+
+  // A 128K context: 8192 pages per table, 32 splits (the kernel's cap); at
+  // tp 2 each rank has half the heads.
+  ModelConfig long_context = Llama2_7B();
+  long_context.context_length = 131072;
+  w = PlanWorkspace(long_context, 2, MemoryPlanOptions());
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->step_arrays, (3 * 256 + 2 * 257 + 256 + int64_t{256} * 8192) * 4);
+  EXPECT_EQ(w->decode_scratch, int64_t{256} * 16 * 32 * 130 * 4);
+
+  MemoryPlanOptions bad;
+  bad.max_step_sequences = 0;
+  EXPECT_EQ(PlanWorkspace(Llama2_7B(), 1, bad).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PlanMemory(Llama2_7B(), 1, {79 * kGiB}, bad).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(MemoryPlanTest, AWorkspaceThatDoesNotFitIsResourceExhausted) {
+  // 7B weights take 12.55 GiB; 13 GiB leaves no room for the workspace,
+  // reserve and a context of KV: the message names every part.
+  auto p = PlanMemory(Llama2_7B(), 1, {13 * kGiB}, MemoryPlanOptions());
+  ASSERT_EQ(p.status().code(), absl::StatusCode::kResourceExhausted) << p.status();
+  const std::string m(p.status().message());
+  auto w = PlanWorkspace(Llama2_7B(), 1, MemoryPlanOptions());
+  ASSERT_TRUE(w.ok());
+  char want[64];
+  std::snprintf(want, sizeof(want), "%.2f GiB workspace",
+                static_cast<double>(w->total()) / static_cast<double>(kGiB));
+  EXPECT_NE(m.find(want), std::string::npos) << m;
+  EXPECT_NE(m.find("13.00 GiB free"), std::string::npos) << m;
+}
+
 TEST(MemoryPlanTest, TooSmallIsResourceExhaustedWithTheNumbers) {
   auto p = PlanMemory(Llama2_70B(), 1, {79 * kGiB}, MemoryPlanOptions());
   ASSERT_EQ(p.status().code(), absl::StatusCode::kResourceExhausted) << p.status();
@@ -64,6 +123,10 @@ TEST(MemoryPlanTest, TooSmallIsResourceExhaustedWithTheNumbers) {
   EXPECT_NE(m.find("128.48 GiB of BF16 weights"), std::string::npos) << m;  // GiB of BF16 weights
   EXPECT_NE(m.find("79.00 GiB free"), std::string::npos) << m;
   EXPECT_NE(m.find("4096 tokens"), std::string::npos) << m;
+  // The example of docs/design/cuda-backend.md, figure by figure.
+  EXPECT_NE(m.find("0.21 GiB workspace + 0.75 GiB reserve + 1.31 GiB KV cache"), std::string::npos)
+      << m;
+  EXPECT_NE(m.find("= 130.75 GiB"), std::string::npos) << m;
 }
 
 TEST(MemoryPlanTest, ChoosesTheSmallestDegreeThatFits) {
