@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "cli/proctor_cli.h"
 
 #ifdef PROCTOR_HAVE_MODEL_COMMAND
@@ -14,6 +15,10 @@
 #endif
 
 int main(int argc, char** argv) {
+  // As in proctor-coordinator: Debian's Abseil runs absl::Mutex's debug-only
+  // deadlock detector on every lock; `proctor eval` hosts a coordinator and
+  // workers in this process, so turn it off as release Abseil does.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::vector<std::string> args(argv + 1, argv + argc);
   proctor::cli::CliEnv env = proctor::cli::CliEnvFromProcess();
 #ifdef PROCTOR_HAVE_EVAL_COMMAND

@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "worker/engine_registry.h"
@@ -141,6 +142,9 @@ int main(int argc, char** argv) {
       "Pulls evaluation jobs from a Proctor coordinator and runs them.\n"
       "  proctor-worker --coordinator=host:port [--backend=scripted] [--name=host:gpu0]");
   absl::ParseCommandLine(argc, argv);
+  // Release Abseil's default (see coordinator/main.cc): no deadlock detector
+  // on every absl::Mutex lock.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   const std::string coordinator = absl::GetFlag(FLAGS_coordinator);
   if (coordinator.empty()) return Fail("--coordinator=host:port is required");
