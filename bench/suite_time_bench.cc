@@ -216,16 +216,32 @@ absl::Status Main() {
     std::string name;
     std::vector<std::string> present, missing;
   };
+  // A suite lists its member sets; sets of one group (mmlu_*, gaokao_*,
+  // flores_*) form one stratum, named after the group.
   std::vector<Stratum> strata;
   for (const std::string& member : suite->datasets()) {
-    Stratum st{member, {}, {}};
-    for (const v1::DatasetInfo& d : sets) {
-      const bool in_group =
-          std::find(d.groups().begin(), d.groups().end(), member) != d.groups().end();
-      if (d.name() != member && !in_group) continue;
-      (d.available() ? st.present : st.missing).push_back(d.name());
+    auto info = std::find_if(sets.begin(), sets.end(),
+                             [&](const v1::DatasetInfo& d) { return d.name() == member; });
+    std::string stratum = member;
+    bool available = false;
+    if (info != sets.end()) {
+      if (!info->groups().empty()) stratum = info->groups(0);
+      available = info->available();
+    } else {
+      // A group name: every set that belongs to it.
+      for (const v1::DatasetInfo& d : sets) {
+        if (std::find(d.groups().begin(), d.groups().end(), member) == d.groups().end()) continue;
+        auto it = std::find_if(strata.begin(), strata.end(),
+                               [&](const Stratum& st) { return st.name == member; });
+        if (it == strata.end()) it = strata.insert(strata.end(), Stratum{member, {}, {}});
+        (d.available() ? it->present : it->missing).push_back(d.name());
+      }
+      continue;
     }
-    strata.push_back(std::move(st));
+    auto it = std::find_if(strata.begin(), strata.end(),
+                           [&](const Stratum& st) { return st.name == stratum; });
+    if (it == strata.end()) it = strata.insert(strata.end(), Stratum{stratum, {}, {}});
+    (available ? it->present : it->missing).push_back(member);
   }
 
   const std::string model_path = std::filesystem::absolute(absl::GetFlag(FLAGS_model)).string();
