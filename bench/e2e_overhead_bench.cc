@@ -30,8 +30,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bench/planned_jobs.h"
 #include "common/status_macros.h"
-#include "coordinator/scheduling/planner.h"
 #include "eval/catalog.h"
 #include "tests/testing/cluster.h"
 #include "worker/engine/cpu_engine.h"
@@ -64,7 +64,8 @@ v1::RunSpec Spec() {
   spec.mutable_model()->set_name(std::filesystem::path(model).stem().string());
   spec.mutable_model()->set_path(model);
   spec.mutable_model()->set_backend("cpu");
-  for (absl::string_view d : absl::StrSplit(absl::GetFlag(FLAGS_datasets), ',', absl::SkipEmpty())) {
+  for (absl::string_view d :
+       absl::StrSplit(absl::GetFlag(FLAGS_datasets), ',', absl::SkipEmpty())) {
     spec.add_datasets()->set_name(std::string(d));
   }
   spec.set_limit(absl::GetFlag(FLAGS_limit));
@@ -77,11 +78,8 @@ v1::RunSpec Spec() {
 absl::StatusOr<std::pair<double, int64_t>> InProcess(const v1::RunSpec& spec) {
   PROCTOR_ASSIGN_OR_RETURN(std::unique_ptr<proctor::eval::Catalog> catalog,
                            proctor::eval::Catalog::Create(proctor::testing::DatasetsDir()));
-  PROCTOR_ASSIGN_OR_RETURN(proctor::eval::RunPlan plan, catalog->Plan(spec));
   PROCTOR_ASSIGN_OR_RETURN(proctor::coordinator::PlannedRun planned,
-                           proctor::coordinator::PlanRun("bench", spec, plan,
-                                                         proctor::coordinator::PlannerOptions{},
-                                                         absl::Now()));
+                           proctor::bench::PlanLikeCoordinator(*catalog, spec));
   proctor::engine::CpuEngineOptions options;
   options.threads = absl::GetFlag(FLAGS_threads);
   std::unique_ptr<proctor::engine::Engine> engine = proctor::engine::CreateCpuEngine(options);
@@ -91,13 +89,10 @@ absl::StatusOr<std::pair<double, int64_t>> InProcess(const v1::RunSpec& spec) {
   PROCTOR_ASSIGN_OR_RETURN(std::unique_ptr<proctor::engine::LoadedModel> model,
                            engine->Load(spec.model()));
   for (size_t i = 0; i < planned.payloads.size(); ++i) {
-    v1::Job job;
-    job.set_job_id(static_cast<int64_t>(i) + 1);
-    job.set_run_id("bench");
-    *job.mutable_model() = spec.model();
-    for (const std::string& p : planned.payloads[i].prefixes) job.add_prefixes(p);
-    for (const v1::Request& r : planned.payloads[i].requests) *job.add_requests() = r;
-    PROCTOR_RETURN_IF_ERROR(model->RunJob(job, {}, [&](v1::Output) { ++outputs; }, cancelled));
+    const v1::Job job =
+        proctor::bench::LeasedJob(planned.payloads[i], static_cast<int64_t>(i) + 1, spec.model());
+    PROCTOR_RETURN_IF_ERROR(model->RunJob(
+        job, {}, [&](v1::Output) { ++outputs; }, cancelled));
   }
   return std::make_pair(Seconds(start, Clock::now()), outputs);
 }

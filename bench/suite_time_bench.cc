@@ -42,9 +42,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
+#include "bench/planned_jobs.h"
 #include "common/status_macros.h"
-#include "coordinator/scheduling/planner.h"
 #include "eval/catalog.h"
 #include "worker/engine/cpu_engine.h"
 
@@ -89,8 +88,7 @@ absl::StatusOr<coord::PlannedRun> PlanSet(const Bench& b, const std::string& set
   v1::RunSpec spec;
   *spec.mutable_model() = b.model_ref;
   spec.add_datasets()->set_name(set);
-  PROCTOR_ASSIGN_OR_RETURN(proctor::eval::RunPlan plan, b.catalog->Plan(spec));
-  return coord::PlanRun("bench", spec, plan, coord::PlannerOptions{}, absl::Now());
+  return proctor::bench::PlanLikeCoordinator(*b.catalog, spec);
 }
 
 absl::StatusOr<double> TimeJob(const Bench& b, const v1::Job& job) {
@@ -117,10 +115,7 @@ v1::Job JobOfSamples(const Bench& b, const coord::PlannedRun& planned,
       where[planned.payloads[p].requests[i].request_id()] = {p, i};
     }
   }
-  v1::Job job;
-  job.set_job_id(1);
-  job.set_run_id("bench");
-  *job.mutable_model() = b.model_ref;
+  v1::Job job = proctor::bench::LeasedJob(coord::JobPayload{}, 1, b.model_ref);
   std::map<std::pair<size_t, int32_t>, int32_t> prefix_index;  // (payload, old) -> new
   for (size_t s : samples) {
     for (int64_t id : planned.samples[s].request_ids) {
@@ -182,13 +177,10 @@ absl::StatusOr<double> RunSetInFull(const Bench& b, const std::string& set) {
   PROCTOR_ASSIGN_OR_RETURN(coord::PlannedRun planned, PlanSet(b, set));
   double total = 0;
   for (size_t i = 0; i < planned.payloads.size(); ++i) {
-    v1::Job job;
-    job.set_job_id(static_cast<int64_t>(i) + 1);
-    job.set_run_id("bench");
-    *job.mutable_model() = b.model_ref;
-    for (const std::string& p : planned.payloads[i].prefixes) job.add_prefixes(p);
-    for (const v1::Request& r : planned.payloads[i].requests) *job.add_requests() = r;
-    PROCTOR_ASSIGN_OR_RETURN(const double s, TimeJob(b, job));
+    PROCTOR_ASSIGN_OR_RETURN(
+        const double s,
+        TimeJob(b, proctor::bench::LeasedJob(planned.payloads[i], static_cast<int64_t>(i) + 1,
+                                             b.model_ref)));
     total += s;
   }
   return total;
